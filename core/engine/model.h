@@ -1,0 +1,119 @@
+// The engine's public face for the CLI and the GUI worker: open a Hugging Face checkpoint
+// directory, tokenize, generate. Torch-free header. A Model is used from one thread at a time
+// (the engine worker); results are plain values that can be copied to any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine/sampler.h"
+#include "core/model/config.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/result.h"
+
+namespace attnlab {
+
+class Transformer;
+
+struct LoadOptions {
+    std::string device = "cpu";  // "cpu" or "cuda" / "cuda:N"
+    std::string dtype;           // "f32", "bf16", "f16"; empty = f32 on CPU, bf16 on CUDA
+};
+
+struct ModelInfo {
+    std::string dir;
+    std::string architecture;
+    int64_t parameters = 0;
+    int64_t layers = 0;
+    int64_t heads = 0;
+    int64_t kv_heads = 0;
+    int64_t head_dim = 0;
+    int64_t hidden_size = 0;
+    int64_t vocab_size = 0;
+    int64_t context_tokens = 0;
+    int64_t sliding_window = 0;
+    int64_t weight_bytes = 0;
+    std::string device;
+    std::string dtype;
+};
+
+struct GenerationSettings {
+    int64_t max_new_tokens = 32;
+    SamplingSettings sampling;
+    bool stop_at_eos = true;
+};
+
+struct Progress {
+    std::string stage;  // "prefill" or "decode"
+    int64_t tokens_done = 0;
+    int64_t tokens_total = 0;
+    double tokens_per_s = 0;
+};
+
+// Which exact attention probabilities to keep (prefill only): chosen layers and query heads.
+struct CaptureRequest {
+    std::vector<int64_t> layers;
+    std::vector<int64_t> heads;  // empty = every query head of the chosen layers
+};
+
+struct AttentionMatrix {
+    int64_t layer = 0;
+    int64_t head = 0;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    std::vector<float> probs;  // row-major [rows, cols]
+    std::vector<int64_t> query_positions;
+    std::vector<int64_t> key_positions;
+};
+
+struct GenerationHooks {
+    std::function<void(const Progress&)> on_progress;  // called on the worker thread
+    const std::atomic<bool>* cancel = nullptr;        // checked between tokens and layers' batches
+    CaptureRequest capture;
+};
+
+struct GenerationResult {
+    std::vector<int32_t> prompt_ids;
+    std::vector<int32_t> output_ids;  // new tokens only
+    std::string output_text;
+    std::string stop_reason;  // "eos", "length", "context", "cancelled"
+    double prefill_ms = 0;
+    double decode_ms_per_token = 0;
+    int64_t decode_tokens = 0;
+    int64_t kv_bytes = 0;       // K/V bytes allocated at the end
+    int64_t kv_peak_bytes = 0;  // largest K/V allocation during the run
+    std::vector<AttentionMatrix> captures;
+};
+
+class Model {
+public:
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    // Reads config.json (+ generation_config.json), the tokenizer and the safetensors weights.
+    static Result<std::shared_ptr<Model>> open(const std::string& dir, const LoadOptions& options = {});
+
+    const ModelConfig& config() const;
+    const Tokenizer& tokenizer() const;
+    ModelInfo info() const;
+
+    Result<std::vector<int32_t>> encode(const std::string& text, bool add_special_tokens = true) const;
+    Result<GenerationResult> generate(const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
+                                      const GenerationHooks& hooks = {});
+    // Logits of every prompt position, row-major [T, vocab] (tests, analyses).
+    Result<std::vector<float>> promptLogits(const std::vector<int32_t>& ids);
+
+    Transformer& transformer();  // core-internal use (strategies, tests)
+
+private:
+    struct Impl;
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace attnlab

@@ -1,0 +1,111 @@
+#include "core/model/attention.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "core/util/torch_compat.h"
+
+namespace attnlab {
+
+namespace {
+
+// Query rows per block in the exact-math path: bounds the transient score matrix to
+// [Hq, kQueryBlock, Tk] floats.
+constexpr int64_t kQueryBlock = 256;
+
+bool isPlainCausalPrefill(const at::Tensor& q_positions, const at::Tensor& k_positions) {
+    // Keys are exactly the queries' positions 0..T-1 in order: is_causal is the mask.
+    if (q_positions.size(0) != k_positions.size(0)) return false;
+    const int64_t n = q_positions.size(0);
+    if (n == 0) return true;
+    at::Tensor expected = at::arange(n, q_positions.options());
+    return q_positions.equal(expected) && k_positions.equal(expected);
+}
+
+// Exact softmax attention of a group of query heads over one set of keys.
+// q: [G, Tq, D], k/v: [Tk, D] or [G', Tk, D] broadcastable; mask: [Tq, Tk] bool.
+at::Tensor mathAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                         double scale) {
+    at::Tensor scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)).mul_(scale);
+    scores.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    at::Tensor probs = at::softmax(scores, -1);
+    return at::matmul(probs.to(v.scalar_type()), v);
+}
+
+void notifyObserver(const at::Tensor& q, const at::Tensor& q_positions, const LayerKv& kv,
+                    const AttentionParams& params) {
+    AttentionObserver* obs = params.observer;
+    const int64_t hq = q.size(0);
+    const int64_t group = hq / kv.kvHeads();
+    for (int64_t head = 0; head < hq; ++head) {
+        if (!obs->wantsHead(params.layer, head)) continue;
+        const int64_t kv_head = head / group;
+        at::Tensor k = kv.headKeys(kv_head).to(at::kFloat);
+        at::Tensor kpos = kv.headPositions(kv_head);
+        at::Tensor scores = at::matmul(q[head].to(at::kFloat), k.transpose(0, 1)).mul_(params.scale);
+        at::Tensor mask = visibilityMask(q_positions, kpos, params.sliding_window);
+        scores.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
+        at::Tensor probs = at::softmax(scores, -1).to(at::kCPU);
+        obs->onProbabilities(params.layer, head, probs, q_positions.to(at::kCPU), kpos.to(at::kCPU));
+    }
+}
+
+}  // namespace
+
+at::Tensor visibilityMask(const at::Tensor& q_positions, const at::Tensor& k_positions, int64_t sliding_window) {
+    at::Tensor qp = q_positions.unsqueeze(1);
+    at::Tensor kp = k_positions.unsqueeze(0);
+    at::Tensor mask = kp.le(qp);
+    if (sliding_window > 0) mask.logical_and_((qp - kp).lt(sliding_window));
+    return mask;
+}
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const LayerKv& kv, const AttentionParams& params) {
+    const int64_t hq = q.size(0);
+    const int64_t tq = q.size(1);
+    const int64_t d = q.size(2);
+    const int64_t hkv = kv.kvHeads();
+    const int64_t group = hq / hkv;
+
+    if (params.observer && params.observer->wantsLayer(params.layer)) notifyObserver(q, q_positions, kv, params);
+
+    if (!kv.isDense()) {
+        // Ragged cache: each KV head reads its own entries; its query heads share them (no K/V repeat).
+        at::Tensor out = at::empty_like(q);
+        for (int64_t h = 0; h < hkv; ++h) {
+            at::Tensor qg = q.narrow(0, h * group, group);
+            at::Tensor mask = visibilityMask(q_positions, kv.headPositions(h), params.sliding_window);
+            out.narrow(0, h * group, group).copy_(mathAttention(qg, kv.headKeys(h), kv.headValues(h), mask, params.scale));
+        }
+        return out;
+    }
+
+    at::Tensor k = kv.denseKeys();
+    at::Tensor v = kv.denseValues();
+    at::Tensor k_positions = kv.densePositions();
+
+#if ATTNLAB_HAS_SDPA
+    if (q.is_cuda() || q.scalar_type() != at::kFloat) {
+        const bool decode_all_visible = tq == 1 && params.sliding_window == 0;
+        const bool causal = !decode_all_visible && params.sliding_window == 0 && isPlainCausalPrefill(q_positions, k_positions);
+        c10::optional<at::Tensor> mask;
+        if (!decode_all_visible && !causal) mask = visibilityMask(q_positions, k_positions, params.sliding_window);
+        at::Tensor out = at::scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, 0.0,
+                                                          causal, params.scale, /*enable_gqa=*/true);
+        return out.squeeze(0);
+    }
+#endif
+    // Exact math in blocks of query rows; GQA by viewing [Hq, rows, D] as [Hkv, G*rows, D].
+    at::Tensor out = at::empty_like(q);
+    for (int64_t r0 = 0; r0 < tq; r0 += kQueryBlock) {
+        const int64_t rows = std::min(kQueryBlock, tq - r0);
+        at::Tensor qb = q.narrow(1, r0, rows).reshape({hkv, group, rows, d});
+        at::Tensor mask = visibilityMask(q_positions.narrow(0, r0, rows), k_positions, params.sliding_window);
+        at::Tensor ob = mathAttention(qb, k.unsqueeze(1), v.unsqueeze(1), mask, params.scale);  // [Hkv, G, rows, D]
+        out.narrow(1, r0, rows).copy_(ob.reshape({hq, rows, d}));
+    }
+    return out;
+}
+
+}  // namespace attnlab

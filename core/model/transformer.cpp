@@ -1,0 +1,261 @@
+#include "core/model/transformer.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/util/torch_compat.h"
+
+namespace attnlab {
+
+namespace {
+
+std::string shapeText(const std::vector<int64_t>& shape) {
+    std::ostringstream ss;
+    ss << "[";
+    for (size_t i = 0; i < shape.size(); ++i) ss << (i ? ", " : "") << shape[i];
+    ss << "]";
+    return ss.str();
+}
+
+// Reads checkpoint tensors onto the target device and dtype, checking names and shapes.
+class WeightLoader {
+public:
+    WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype)
+        : m_checkpoint(checkpoint), m_device(device), m_dtype(dtype) {}
+
+    bool has(const std::string& name) const { return m_checkpoint.find(name) != nullptr; }
+
+    at::Tensor get(const std::string& name, const std::vector<int64_t>& expected_shape, bool required = true) const {
+        const TensorView* t = m_checkpoint.find(name);
+        if (!t) {
+            if (!required) return at::Tensor();
+            throw Error(m_checkpoint.dir() + ": tensor '" + name + "' is missing from the checkpoint");
+        }
+        if (t->shape != expected_shape)
+            throw Error(t->file + ": tensor '" + name + "' has shape " + shapeText(t->shape) +
+                        " but config.json implies " + shapeText(expected_shape));
+        at::ScalarType source;
+        switch (t->dtype) {
+            case DType::F32: source = at::kFloat; break;
+            case DType::F16: source = at::kHalf; break;
+            case DType::BF16: source = at::kBFloat16; break;
+            default:
+                throw Error(t->file + ": tensor '" + name + "' has dtype " + dtypeName(t->dtype) +
+                            " (supported: F32, F16, BF16)");
+        }
+        // from_blob views the read-only mapping; to(..., copy=true) always makes our own copy.
+        at::Tensor view = at::from_blob(const_cast<void*>(t->data), t->shape, at::TensorOptions().dtype(source));
+        return view.to(m_device, m_dtype, /*non_blocking=*/false, /*copy=*/true);
+    }
+
+private:
+    const Checkpoint& m_checkpoint;
+    at::Device m_device;
+    at::ScalarType m_dtype;
+};
+
+at::Tensor rotateHalf(const at::Tensor& x) {
+    const int64_t half = x.size(-1) / 2;
+    return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+at::Tensor ropeInverseFrequencies(const RopeConfig& rope, int64_t head_dim) {
+    // Same float32 operations as transformers' rope initialisers, so positions up to 128K agree.
+    at::Tensor exponents = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(head_dim);
+    at::Tensor inv_freq = 1.0 / at::pow(rope.theta, exponents);
+    if (rope.scaling == RopeScaling::Linear) return inv_freq / rope.factor;
+    if (rope.scaling == RopeScaling::Llama3) {
+        const double old_len = static_cast<double>(rope.original_max_position_embeddings);
+        const double low_wavelen = old_len / rope.low_freq_factor;
+        const double high_wavelen = old_len / rope.high_freq_factor;
+        at::Tensor wavelen = 2.0 * M_PI / inv_freq;
+        at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / rope.factor, inv_freq);
+        at::Tensor smooth = (old_len / wavelen - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
+        at::Tensor smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
+        at::Tensor is_medium = (wavelen < high_wavelen).logical_not().logical_and((wavelen > low_wavelen).logical_not());
+        return at::where(is_medium, smoothed, scaled);
+    }
+    return inv_freq;
+}
+
+Transformer::Transformer(const ModelConfig& config, const Checkpoint& checkpoint, at::Device device,
+                         at::ScalarType dtype)
+    : m_config(config), m_device(device), m_dtype(dtype) {
+    WeightLoader w(checkpoint, device, dtype);
+    const ModelConfig& c = m_config;
+    const int64_t h = c.hidden_size;
+    const int64_t q_dim = c.num_heads * c.head_dim;
+    const int64_t kv_dim = c.num_kv_heads * c.head_dim;
+    const int64_t inter = c.intermediate_size;
+    m_layers.resize(static_cast<size_t>(c.num_layers));
+
+    if (c.architecture == Architecture::Gpt2) {
+        // GPT2LMHeadModel saves "transformer.*"; a bare GPT2Model saves without the prefix.
+        const std::string p = w.has("transformer.wte.weight") ? "transformer." : "";
+        m_embed = w.get(p + "wte.weight", {c.vocab_size, h});
+        m_pos_embed = w.get(p + "wpe.weight", {c.max_position_embeddings, h});
+        m_final_w = w.get(p + "ln_f.weight", {h});
+        m_final_b = w.get(p + "ln_f.bias", {h});
+        for (int64_t i = 0; i < c.num_layers; ++i) {
+            Layer& L = m_layers[static_cast<size_t>(i)];
+            const std::string lp = p + "h." + std::to_string(i) + ".";
+            L.norm1_w = w.get(lp + "ln_1.weight", {h});
+            L.norm1_b = w.get(lp + "ln_1.bias", {h});
+            L.norm2_w = w.get(lp + "ln_2.weight", {h});
+            L.norm2_b = w.get(lp + "ln_2.bias", {h});
+            // Conv1D stores [in, out]; keep [out, in] for at::linear.
+            L.wqkv = w.get(lp + "attn.c_attn.weight", {h, 3 * h}).t().contiguous();
+            L.bqkv = w.get(lp + "attn.c_attn.bias", {3 * h});
+            L.wo = w.get(lp + "attn.c_proj.weight", {h, h}).t().contiguous();
+            L.bo = w.get(lp + "attn.c_proj.bias", {h});
+            L.w_up = w.get(lp + "mlp.c_fc.weight", {h, inter}).t().contiguous();
+            L.b_up = w.get(lp + "mlp.c_fc.bias", {inter});
+            L.w_down = w.get(lp + "mlp.c_proj.weight", {inter, h}).t().contiguous();
+            L.b_down = w.get(lp + "mlp.c_proj.bias", {h});
+        }
+        m_lm_head = c.tie_word_embeddings ? m_embed : w.get("lm_head.weight", {c.vocab_size, h});
+        return;
+    }
+
+    m_embed = w.get("model.embed_tokens.weight", {c.vocab_size, h});
+    m_final_w = w.get("model.norm.weight", {h});
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        Layer& L = m_layers[static_cast<size_t>(i)];
+        const std::string lp = "model.layers." + std::to_string(i) + ".";
+        L.norm1_w = w.get(lp + "input_layernorm.weight", {h});
+        L.norm2_w = w.get(lp + "post_attention_layernorm.weight", {h});
+        L.wq = w.get(lp + "self_attn.q_proj.weight", {q_dim, h});
+        L.wk = w.get(lp + "self_attn.k_proj.weight", {kv_dim, h});
+        L.wv = w.get(lp + "self_attn.v_proj.weight", {kv_dim, h});
+        L.wo = w.get(lp + "self_attn.o_proj.weight", {h, q_dim});
+        if (c.has_qkv_bias) {
+            L.bq = w.get(lp + "self_attn.q_proj.bias", {q_dim});
+            L.bk = w.get(lp + "self_attn.k_proj.bias", {kv_dim});
+            L.bv = w.get(lp + "self_attn.v_proj.bias", {kv_dim});
+        }
+        if (c.has_o_bias) L.bo = w.get(lp + "self_attn.o_proj.bias", {h});
+        L.w_gate = w.get(lp + "mlp.gate_proj.weight", {inter, h});
+        L.w_up = w.get(lp + "mlp.up_proj.weight", {inter, h});
+        L.w_down = w.get(lp + "mlp.down_proj.weight", {h, inter});
+        if (c.has_mlp_bias) {
+            L.b_gate = w.get(lp + "mlp.gate_proj.bias", {inter});
+            L.b_up = w.get(lp + "mlp.up_proj.bias", {inter});
+            L.b_down = w.get(lp + "mlp.down_proj.bias", {h});
+        }
+    }
+    m_lm_head = c.tie_word_embeddings ? m_embed : w.get("lm_head.weight", {c.vocab_size, h});
+    m_inv_freq = ropeInverseFrequencies(c.rope, c.head_dim).to(device);
+}
+
+KvCache Transformer::makeCache() const {
+    return KvCache(m_config.num_layers, m_config.num_kv_heads, m_config.head_dim,
+                   at::TensorOptions().device(m_device).dtype(m_dtype));
+}
+
+int64_t Transformer::weightBytes() const {
+    int64_t total = 0;
+    auto add = [&](const at::Tensor& t) {
+        if (t.defined()) total += t.numel() * static_cast<int64_t>(t.element_size());
+    };
+    add(m_embed);
+    add(m_pos_embed);
+    add(m_final_w);
+    add(m_final_b);
+    if (!m_config.tie_word_embeddings) add(m_lm_head);
+    for (const Layer& L : m_layers) {
+        for (const at::Tensor* t : {&L.norm1_w, &L.norm1_b, &L.norm2_w, &L.norm2_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk,
+                                    &L.bv, &L.wqkv, &L.bqkv, &L.wo, &L.bo, &L.w_gate, &L.w_up, &L.w_down, &L.b_up,
+                                    &L.b_down, &L.b_gate})
+            add(*t);
+    }
+    return total;
+}
+
+at::Tensor Transformer::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    if (m_config.architecture == Architecture::Gpt2) return at::layer_norm(x, {x.size(-1)}, w, b, m_config.norm_eps);
+    // RMSNorm as transformers computes it: statistics in float32, weight applied in the model dtype.
+    at::Tensor xf = x.to(at::kFloat);
+    at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+    xf = xf * at::rsqrt(variance + m_config.norm_eps);
+    return w * xf.to(x.scalar_type());
+}
+
+at::Tensor Transformer::activation(const at::Tensor& x) const {
+    switch (m_config.activation) {
+        case Activation::Silu: return at::silu(x);
+        case Activation::GeluTanh: return at::gelu(x, "tanh");
+        case Activation::GeluExact: return at::gelu(x);
+        case Activation::Relu: return at::relu(x);
+        default: throw Error("unsupported activation");
+    }
+}
+
+void Transformer::applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& positions) const {
+    at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * m_inv_freq.unsqueeze(0);  // [T, D/2]
+    at::Tensor emb = at::cat({freqs, freqs}, -1);                                         // [T, D]
+    at::Tensor cos = emb.cos().to(q.scalar_type());
+    at::Tensor sin = emb.sin().to(q.scalar_type());
+    q = q * cos + rotateHalf(q) * sin;
+    k = k * cos + rotateHalf(k) * sin;
+}
+
+at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
+                                AttentionObserver* observer, int64_t last_rows) {
+    const ModelConfig& c = m_config;
+    const bool gpt2 = c.architecture == Architecture::Gpt2;
+    const int64_t t = ids.size(0);
+    const int64_t h = c.hidden_size;
+    at::Tensor x = m_embed.index_select(0, ids);
+    if (gpt2) x = x + m_pos_embed.index_select(0, positions);
+
+    AttentionParams params;
+    params.sliding_window = c.sliding_window;
+    params.scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+    params.observer = observer;
+
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        const Layer& L = m_layers[static_cast<size_t>(i)];
+        at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
+        at::Tensor q, k, v;
+        if (gpt2) {
+            std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split(h, -1);
+            q = parts[0];
+            k = parts[1];
+            v = parts[2];
+        } else {
+            q = at::linear(hs, L.wq, L.bq);
+            k = at::linear(hs, L.wk, L.bk);
+            v = at::linear(hs, L.wv, L.bv);
+        }
+        q = q.view({t, c.num_heads, c.head_dim}).transpose(0, 1);
+        k = k.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
+        v = v.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
+        if (!gpt2) applyRope(q, k, positions);
+
+        LayerKv& kv = cache.layer(i);
+        kv.append(k, v, positions);
+        params.layer = i;
+        at::Tensor a = attend(q, positions, kv, params).transpose(0, 1).reshape({t, c.num_heads * c.head_dim});
+        x = x + at::linear(a, L.wo, L.bo);
+
+        hs = norm(x, L.norm2_w, L.norm2_b);
+        at::Tensor m;
+        if (gpt2) {
+            m = at::linear(activation(at::linear(hs, L.w_up, L.b_up)), L.w_down, L.b_down);
+        } else {
+            m = at::linear(activation(at::linear(hs, L.w_gate, L.b_gate)) * at::linear(hs, L.w_up, L.b_up), L.w_down,
+                           L.b_down);
+        }
+        x = x + m;
+    }
+    cache.notePeak();
+    const int64_t rows = last_rows <= 0 ? t : std::min(last_rows, t);
+    x = norm(x.narrow(0, t - rows, rows), m_final_w, m_final_b);
+    return at::linear(x, m_lm_head).to(at::kFloat);
+}
+
+}  // namespace attnlab

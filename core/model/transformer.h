@@ -1,0 +1,63 @@
+// Decoder-only transformer forward for the supported families (Llama, Qwen2, Mistral, GPT-2).
+// Internal to core: holds LibTorch state and must be used from one thread (the engine worker).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "core/io/safetensors.h"
+#include "core/model/attention.h"
+#include "core/model/config.h"
+#include "core/model/kv_cache.h"
+
+namespace attnlab {
+
+class Transformer {
+public:
+    // Loads and checks every weight against the config; throws Error naming the file and tensor.
+    Transformer(const ModelConfig& config, const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype);
+
+    const ModelConfig& config() const { return m_config; }
+    at::Device device() const { return m_device; }
+    at::ScalarType dtype() const { return m_dtype; }
+
+    KvCache makeCache() const;
+
+    // ids, positions: [T] int64 on the model's device. Appends to `cache`.
+    // Returns logits [rows, vocab] float32 for the last `last_rows` positions (all if <= 0).
+    at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
+                       AttentionObserver* observer = nullptr, int64_t last_rows = 1);
+
+    // Bytes of all weights on the device.
+    int64_t weightBytes() const;
+
+private:
+    struct Layer {
+        at::Tensor norm1_w, norm1_b, norm2_w, norm2_b;
+        at::Tensor wq, wk, wv, bq, bk, bv;  // Llama family: separate projections
+        at::Tensor wqkv, bqkv;              // GPT-2: fused [3H, H]
+        at::Tensor wo, bo;
+        at::Tensor w_gate, w_up, w_down, b_up, b_down, b_gate;
+    };
+
+    at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+    at::Tensor activation(const at::Tensor& x) const;
+    void applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& positions) const;
+
+    ModelConfig m_config;
+    at::Device m_device;
+    at::ScalarType m_dtype;
+    at::Tensor m_embed;     // [vocab, H]
+    at::Tensor m_pos_embed; // GPT-2 [n_positions, H]
+    at::Tensor m_final_w, m_final_b;
+    at::Tensor m_lm_head;   // [vocab, H] (aliases m_embed when tied)
+    at::Tensor m_inv_freq;  // [head_dim / 2] float32 on device, scaling applied
+    std::vector<Layer> m_layers;
+};
+
+// Inverse RoPE frequencies [head_dim/2] (float32), with linear / llama3 scaling applied as HF does.
+at::Tensor ropeInverseFrequencies(const RopeConfig& rope, int64_t head_dim);
+
+}  // namespace attnlab

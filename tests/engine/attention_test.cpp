@@ -1,0 +1,141 @@
+#include "core/model/attention.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "core/model/kv_cache.h"
+
+using namespace attnlab;
+
+namespace {
+
+// Independent reference: K/V repeated to every query head, one full masked softmax per head.
+at::Tensor referenceAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& qpos,
+                              const at::Tensor& kpos, int64_t window, double scale) {
+    const int64_t hq = q.size(0), hkv = k.size(0), group = hq / hkv;
+    std::vector<at::Tensor> outs;
+    for (int64_t h = 0; h < hq; ++h) {
+        at::Tensor kh = k[h / group].to(at::kDouble), vh = v[h / group].to(at::kDouble);
+        at::Tensor s = at::matmul(q[h].to(at::kDouble), kh.t()) * scale;
+        for (int64_t i = 0; i < q.size(1); ++i)
+            for (int64_t j = 0; j < k.size(1); ++j) {
+                int64_t qp = qpos[i].item<int64_t>(), kp = kpos[j].item<int64_t>();
+                bool visible = kp <= qp && (window == 0 || qp - kp < window);
+                if (!visible) s[i][j] = -INFINITY;
+            }
+        outs.push_back(at::matmul(at::softmax(s, -1), vh));
+    }
+    return at::stack(outs).to(at::kFloat);
+}
+
+LayerKv filledCache(const at::Tensor& k, const at::Tensor& v, const at::Tensor& pos) {
+    LayerKv kv(k.size(0), k.size(2), at::TensorOptions().dtype(at::kFloat));
+    kv.append(k, v, pos);
+    return kv;
+}
+
+TEST(AttentionTest, DenseGqaMatchesReferenceWithAndWithoutWindow) {
+    at::manual_seed(0);
+    const int64_t hq = 8, hkv = 2, t = 300, d = 16;  // t > one query block
+    at::Tensor q = at::randn({hq, t, d}), k = at::randn({hkv, t, d}), v = at::randn({hkv, t, d});
+    at::Tensor pos = at::arange(t, at::kLong);
+    LayerKv kv = filledCache(k, v, pos);
+    for (int64_t window : {0, 17}) {
+        AttentionParams p;
+        p.sliding_window = window;
+        p.scale = 0.25;
+        at::Tensor ours = attend(q, pos, kv, p);
+        at::Tensor ref = referenceAttention(q, k, v, pos, pos, window, 0.25);
+        EXPECT_LT((ours - ref).abs().max().item<double>(), 1e-5) << "window " << window;
+    }
+}
+
+TEST(AttentionTest, DecodeStepSeesOnlyEarlierPositions) {
+    at::manual_seed(1);
+    const int64_t hq = 4, hkv = 4, t = 10, d = 8;
+    at::Tensor k = at::randn({hkv, t, d}), v = at::randn({hkv, t, d});
+    LayerKv kv = filledCache(k, v, at::arange(t, at::kLong));
+    at::Tensor q = at::randn({hq, 1, d});
+    at::Tensor qpos = at::full({1}, int64_t{4}, at::kLong);  // a query at position 4 must ignore keys 5..9
+    AttentionParams p;
+    p.scale = 1.0;
+    at::Tensor ours = attend(q, qpos, kv, p);
+    at::Tensor ref = referenceAttention(q, k.narrow(1, 0, 5), v.narrow(1, 0, 5), qpos, at::arange(5, at::kLong), 0, 1.0);
+    EXPECT_LT((ours - ref).abs().max().item<double>(), 1e-5);
+}
+
+TEST(AttentionTest, RaggedCacheAfterKeepAllEqualsDense) {
+    at::manual_seed(2);
+    const int64_t hq = 6, hkv = 3, t = 40, d = 8;
+    at::Tensor q = at::randn({hq, t, d}), k = at::randn({hkv, t, d}), v = at::randn({hkv, t, d});
+    at::Tensor pos = at::arange(t, at::kLong);
+    LayerKv dense = filledCache(k, v, pos);
+    LayerKv ragged = filledCache(k, v, pos);
+    // Indices in shuffled order: keep() must restore position order.
+    std::vector<at::Tensor> all(3, at::randperm(t, at::kLong));
+    ragged.keep(all);
+    ASSERT_FALSE(ragged.isDense());
+    AttentionParams p;
+    p.scale = 0.3;
+    EXPECT_LT((attend(q, pos, dense, p) - attend(q, pos, ragged, p)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(AttentionTest, RaggedHeadsReadOnlyTheirKeptEntries) {
+    at::manual_seed(3);
+    const int64_t hq = 4, hkv = 2, t = 12, d = 8;
+    at::Tensor k = at::randn({hkv, t, d}), v = at::randn({hkv, t, d});
+    at::Tensor pos = at::arange(t, at::kLong);
+    LayerKv kv = filledCache(k, v, pos);
+    at::Tensor keep0 = at::tensor(std::vector<int64_t>{0, 1, 10, 11});
+    at::Tensor keep1 = at::tensor(std::vector<int64_t>{5, 6, 7});
+    kv.keep({keep0, keep1});
+    EXPECT_EQ(kv.headLength(0), 4);
+    EXPECT_EQ(kv.headLength(1), 3);
+    at::Tensor q = at::randn({hq, 1, d});
+    at::Tensor qpos = at::full({1}, int64_t{11}, at::kLong);
+    AttentionParams p;
+    p.scale = 0.5;
+    at::Tensor ours = attend(q, qpos, kv, p);
+    at::Tensor ref0 = referenceAttention(q.narrow(0, 0, 2), k.narrow(0, 0, 1).index_select(1, keep0),
+                                         v.narrow(0, 0, 1).index_select(1, keep0), qpos, keep0, 0, 0.5);
+    at::Tensor ref1 = referenceAttention(q.narrow(0, 2, 2), k.narrow(0, 1, 1).index_select(1, keep1),
+                                         v.narrow(0, 1, 1).index_select(1, keep1), qpos, keep1, 0, 0.5);
+    EXPECT_LT((ours.narrow(0, 0, 2) - ref0).abs().max().item<double>(), 1e-5);
+    EXPECT_LT((ours.narrow(0, 2, 2) - ref1).abs().max().item<double>(), 1e-5);
+}
+
+TEST(KvCacheTest, EvictionFreesMemoryAndCountsBytesExactly) {
+    const int64_t hkv = 2, d = 8;
+    LayerKv kv(hkv, d, at::TensorOptions().dtype(at::kFloat));
+    kv.reserve(100);
+    EXPECT_EQ(kv.allocatedBytes(), 2 * hkv * 100 * d * 4);  // exact reservation, K and V
+    kv.append(at::randn({hkv, 100, d}), at::randn({hkv, 100, d}), at::arange(100, at::kLong));
+    kv.keep({at::arange(10, at::kLong), at::arange(30, at::kLong)});
+    EXPECT_EQ(kv.allocatedBytes(), (10 + 30) * d * 4 * 2);
+    // Appending after eviction grows each head on its own.
+    kv.append(at::randn({hkv, 1, d}), at::randn({hkv, 1, d}), at::full({1}, int64_t{100}, at::kLong));
+    EXPECT_EQ(kv.headLength(0), 11);
+    EXPECT_EQ(kv.headLength(1), 31);
+    EXPECT_EQ(kv.headPositions(0)[10].item<int64_t>(), 100);
+}
+
+TEST(KvCacheTest, PositionsSurviveDenseGrowth) {
+    LayerKv kv(1, 4, at::TensorOptions().dtype(at::kFloat));
+    for (int64_t i = 0; i < 600; ++i)
+        kv.append(at::full({1, 1, 4}, static_cast<float>(i)), at::zeros({1, 1, 4}), at::full({1}, i, at::kLong));
+    EXPECT_EQ(kv.maxLength(), 600);
+    EXPECT_EQ(kv.densePositions()[599].item<int64_t>(), 599);
+    EXPECT_EQ(kv.denseKeys()[0][321][2].item<float>(), 321.0f);
+}
+
+TEST(AttentionTest, VisibilityMaskHonoursTheWindow) {
+    at::Tensor pos = at::arange(5, at::kLong);
+    at::Tensor m = visibilityMask(pos, pos, 2);
+    // Row 4 sees keys 3 and 4 only.
+    EXPECT_FALSE(m[4][2].item<bool>());
+    EXPECT_TRUE(m[4][3].item<bool>());
+    EXPECT_TRUE(m[4][4].item<bool>());
+    EXPECT_FALSE(m[1][2].item<bool>());
+}
+
+}  // namespace
