@@ -1,0 +1,37 @@
+// Tokenizer over a SentencePiece tokenizer.model (Llama-2 / Mistral style), following Hugging Face's
+// Llama tokenizer: encode adds BOS (not EOS) when add_special_tokens.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tokenizer/tokenizer.h"
+
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
+namespace attnlab {
+
+class SentencePieceTokenizer final : public Tokenizer {
+public:
+    ~SentencePieceTokenizer() override;
+    static Result<std::unique_ptr<Tokenizer>> load(const std::string& path);
+
+    std::vector<int32_t> encode(const std::string& text, bool add_special_tokens) const override;
+    std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const override;
+    std::string tokenText(int32_t id) const override;
+    int32_t vocabSize() const override;
+    std::optional<int32_t> tokenToId(const std::string& token) const override;
+    bool isSpecial(int32_t id) const override;
+
+private:
+    SentencePieceTokenizer();
+
+    std::unique_ptr<sentencepiece::SentencePieceProcessor> m_processor;
+};
+
+}  // namespace attnlab
