@@ -9,6 +9,7 @@
 
 #include "core/io/safetensors.h"
 #include "core/model/transformer.h"
+#include "core/strategy/strategy.h"
 #include "core/util/torch_compat.h"
 
 namespace attnlab {
@@ -69,6 +70,42 @@ private:
     std::set<int64_t> m_layers;
     std::set<int64_t> m_heads;
     bool m_is_active = true;
+};
+
+// Runs a strategy's cache stages after each layer's attention.
+class StrategyHook : public LayerHook {
+public:
+    StrategyHook(Strategy& strategy, KvCache& cache, const ModelConfig& config, StrategyTrace& trace,
+                 int64_t prompt_tokens)
+        : m_strategy(strategy), m_cache(cache), m_config(config), m_trace(trace), m_prompt_tokens(prompt_tokens) {}
+
+    void afterAttention(int64_t layer, const at::Tensor& q, const at::Tensor& q_positions, LayerKv& kv) override {
+        m_cache.notePeak();
+        LayerContext ctx;
+        ctx.layer = layer;
+        ctx.is_prefill = step < 0;
+        ctx.step = step;
+        ctx.q = &q;
+        ctx.q_positions = &q_positions;
+        ctx.kv = &kv;
+        ctx.config = &m_config;
+        ctx.scale = 1.0 / std::sqrt(static_cast<double>(m_config.head_dim));
+        ctx.prompt_tokens = m_prompt_tokens;
+        ctx.reserve_after_keep = reserve_after_keep;
+        ctx.trace = &m_trace;
+        Status s = ctx.is_prefill ? m_strategy.afterPrefillLayer(ctx) : m_strategy.afterDecodeLayer(ctx);
+        if (!s.isOk()) throw Error("strategy failed at layer " + std::to_string(layer) + ": " + s.error());
+    }
+
+    int64_t step = -1;
+    int64_t reserve_after_keep = 0;
+
+private:
+    Strategy& m_strategy;
+    KvCache& m_cache;
+    const ModelConfig& m_config;
+    StrategyTrace& m_trace;
+    int64_t m_prompt_tokens;
 };
 
 std::string torchErrorMessage(const std::exception& e) {
@@ -214,7 +251,23 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
         const int64_t max_total =
             std::min(c.max_position_embeddings, prompt_len + std::max<int64_t>(0, settings.max_new_tokens - 1));
         KvCache cache = tf.makeCache();
-        cache.reserve(max_total);
+        // With a strategy the prompt's cache may shrink right after prefill: reserve only the prompt,
+        // and room for the decode tokens once the strategy has decided.
+        cache.reserve(hooks.strategy ? prompt_len : max_total);
+        StrategyTrace local_trace;
+        StrategyTrace& trace = hooks.trace ? *hooks.trace : local_trace;
+        std::unique_ptr<StrategyHook> strategy_hook;
+        if (hooks.strategy) {
+            RunSetup setup;
+            setup.config = &c;
+            setup.prompt_tokens = prompt_len;
+            setup.calibration = hooks.calibration;
+            setup.trace = &trace;
+            Status s = hooks.strategy->prepare(setup);
+            if (!s.isOk()) return R::fail("strategy could not start: " + s.error());
+            strategy_hook = std::make_unique<StrategyHook>(*hooks.strategy, cache, c, trace, prompt_len);
+            strategy_hook->reserve_after_keep = max_total - prompt_len;
+        }
         CaptureObserver capture(hooks.capture);
         Sampler sampler(settings.sampling);
         std::set<int64_t> eos(c.eos_token_ids.begin(), c.eos_token_ids.end());
@@ -224,8 +277,13 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
         at::Tensor ids = at::tensor(std::vector<int64_t>(prompt_ids.begin(), prompt_ids.end()), at::kLong)
                              .to(m_impl->device);
         at::Tensor logits = tf.forward(ids, at::arange(prompt_len, long_opts), cache,
-                                       capture.isEmpty() ? nullptr : &capture, 1);
+                                       capture.isEmpty() ? nullptr : &capture, 1, strategy_hook.get());
         at::Tensor row = logits[0].to(at::kCPU).contiguous();  // the copy synchronises the device
+        if (hooks.strategy) {
+            // Layers the strategy left whole get room for the decode tokens in one step.
+            for (int64_t l = 0; l < cache.layers(); ++l) cache.layer(l).reserve(max_total);
+            strategy_hook->reserve_after_keep = 0;
+        }
         result.prefill_ms = msSince(start);
         capture.setActive(false);
         if (hooks.on_progress)
@@ -239,7 +297,12 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
                 result.stop_reason = "cancelled";
                 break;
             }
+            if (settings.keep_step_logits)
+                result.step_logits.insert(result.step_logits.end(), row.data_ptr<float>(),
+                                          row.data_ptr<float>() + row.numel());
             int32_t next = sampler.next(row.data_ptr<float>(), row.numel());
+            if (step < static_cast<int64_t>(settings.forced_tokens.size()))
+                next = settings.forced_tokens[static_cast<size_t>(step)];
             result.output_ids.push_back(next);
             if (settings.stop_at_eos && eos.count(next)) {
                 result.stop_reason = "eos";
@@ -252,7 +315,8 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
             }
             at::Tensor one = at::full({1}, static_cast<int64_t>(next), long_opts);
             at::Tensor pos = at::full({1}, position, long_opts);
-            row = tf.forward(one, pos, cache, nullptr, 1)[0].to(at::kCPU).contiguous();
+            if (strategy_hook) strategy_hook->step = step;
+            row = tf.forward(one, pos, cache, nullptr, 1, strategy_hook.get())[0].to(at::kCPU).contiguous();
             ++position;
             ++result.decode_tokens;
             if (hooks.on_progress) {
@@ -264,6 +328,7 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
         result.kv_bytes = cache.allocatedBytes();
         result.kv_peak_bytes = cache.peakBytes();
         result.captures = std::move(capture.captures);
+        result.vocab_size = row.numel();
     } catch (const Error& e) {
         return R::fail(e.what());
     } catch (const std::exception& e) {

@@ -18,6 +18,9 @@
 namespace attnlab {
 
 class Transformer;
+class Strategy;
+struct HeadScores;
+struct StrategyTrace;
 
 struct LoadOptions {
     std::string device = "cpu";  // "cpu" or "cuda" / "cuda:N"
@@ -45,6 +48,10 @@ struct GenerationSettings {
     int64_t max_new_tokens = 32;
     SamplingSettings sampling;
     bool stop_at_eos = true;
+    // Teacher forcing: when non-empty, decode feeds these tokens (and outputs them) instead of the
+    // sampled ones, so two strategies can be compared on the same continuation.
+    std::vector<int32_t> forced_tokens;
+    bool keep_step_logits = false;  // fill GenerationResult::step_logits
 };
 
 struct Progress {
@@ -74,6 +81,9 @@ struct GenerationHooks {
     std::function<void(const Progress&)> on_progress;  // called on the worker thread
     const std::atomic<bool>* cancel = nullptr;        // checked between tokens and layers' batches
     CaptureRequest capture;
+    Strategy* strategy = nullptr;             // nullptr = full attention
+    const HeadScores* calibration = nullptr;  // for strategies that need one
+    StrategyTrace* trace = nullptr;           // where the strategy records its decisions
 };
 
 struct GenerationResult {
@@ -87,6 +97,8 @@ struct GenerationResult {
     int64_t kv_bytes = 0;       // K/V bytes allocated at the end
     int64_t kv_peak_bytes = 0;  // largest K/V allocation during the run
     std::vector<AttentionMatrix> captures;
+    std::vector<float> step_logits;  // [output tokens, vocab] when keep_step_logits
+    int64_t vocab_size = 0;
 };
 
 class Model {

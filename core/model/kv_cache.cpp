@@ -118,7 +118,7 @@ int64_t LayerKv::maxLength() const {
     return n;
 }
 
-void LayerKv::keep(const std::vector<at::Tensor>& indices_per_head) {
+void LayerKv::keep(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity) {
     if (static_cast<int64_t>(indices_per_head.size()) != m_kv_heads)
         throw Error("LayerKv::keep: expected one index tensor per KV head");
     std::vector<HeadStore> heads(static_cast<size_t>(m_kv_heads));
@@ -128,11 +128,15 @@ void LayerKv::keep(const std::vector<at::Tensor>& indices_per_head) {
         at::Tensor order = std::get<1>(pos.sort());
         idx = idx.index_select(0, order);
         HeadStore& s = heads[static_cast<size_t>(h)];
-        // index_select allocates fresh, exactly-sized storage; clone() guards against aliasing.
-        s.k = headKeys(h).index_select(0, idx).clone();
-        s.v = headValues(h).index_select(0, idx).clone();
-        s.pos = pos.index_select(0, order).clone();
-        s.length = idx.size(0);
+        // Fresh, exactly-sized storage: nothing aliases the old buffers, which are released below.
+        const int64_t n = idx.size(0);
+        s.k = at::empty({n + extra_capacity, m_head_dim}, m_options);
+        s.v = at::empty({n + extra_capacity, m_head_dim}, m_options);
+        s.pos = at::empty({n + extra_capacity}, m_options.dtype(at::kLong));
+        s.k.narrow(0, 0, n).copy_(headKeys(h).index_select(0, idx));
+        s.v.narrow(0, 0, n).copy_(headValues(h).index_select(0, idx));
+        s.pos.narrow(0, 0, n).copy_(pos.index_select(0, order));
+        s.length = n;
     }
     m_heads = std::move(heads);
     m_is_dense = false;

@@ -35,8 +35,9 @@ public:
 
     // Keeps, per KV head, the entries at the given indices (into that head's live entries, int64,
     // any order; kept in ascending position order). Switches to the ragged form with storage of
-    // exactly the kept size: the old buffers are released.
-    void keep(const std::vector<at::Tensor>& indices_per_head);
+    // exactly the kept size plus extra_capacity entries (room for later appends): the old buffers
+    // are released.
+    void keep(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity = 0);
 
     // Bytes allocated for K and V (capacity, not just live entries).
     int64_t allocatedBytes() const;

@@ -204,7 +204,7 @@ void Transformer::applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& posi
 }
 
 at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
-                                AttentionObserver* observer, int64_t last_rows) {
+                                AttentionObserver* observer, int64_t last_rows, LayerHook* hook) {
     const ModelConfig& c = m_config;
     const bool gpt2 = c.architecture == Architecture::Gpt2;
     const int64_t t = ids.size(0);
@@ -241,6 +241,7 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
         params.layer = i;
         at::Tensor a = attend(q, positions, kv, params).transpose(0, 1).reshape({t, c.num_heads * c.head_dim});
         x = x + at::linear(a, L.wo, L.bo);
+        if (hook) hook->afterAttention(i, q, positions, kv);
 
         hs = norm(x, L.norm2_w, L.norm2_b);
         at::Tensor m;

@@ -14,6 +14,15 @@
 
 namespace attnlab {
 
+// Called after each layer's attention, with that step's queries and the layer's cache (the
+// strategy pipeline's cache stages hang here).
+class LayerHook {
+public:
+    virtual ~LayerHook() = default;
+    // q: [Hq, T, D] after RoPE; q_positions: [T]. May evict from kv.
+    virtual void afterAttention(int64_t layer, const at::Tensor& q, const at::Tensor& q_positions, LayerKv& kv) = 0;
+};
+
 class Transformer {
 public:
     // Loads and checks every weight against the config; throws Error naming the file and tensor.
@@ -28,7 +37,7 @@ public:
     // ids, positions: [T] int64 on the model's device. Appends to `cache`.
     // Returns logits [rows, vocab] float32 for the last `last_rows` positions (all if <= 0).
     at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
-                       AttentionObserver* observer = nullptr, int64_t last_rows = 1);
+                       AttentionObserver* observer = nullptr, int64_t last_rows = 1, LayerHook* hook = nullptr);
 
     // Bytes of all weights on the device.
     int64_t weightBytes() const;

@@ -10,9 +10,7 @@
 
 #include "core/tokenizer/tokenizer.h"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
+struct AttnlabSpmApi;
 
 namespace attnlab {
 
@@ -29,9 +27,12 @@ public:
     bool isSpecial(int32_t id) const override;
 
 private:
-    SentencePieceTokenizer();
+    SentencePieceTokenizer() = default;
+    std::string piece(int32_t id) const;
 
-    std::unique_ptr<sentencepiece::SentencePieceProcessor> m_processor;
+    const AttnlabSpmApi* m_api = nullptr;  // the dlopen()ed bridge (spm_bridge.h); lives for the process
+    void* m_handle = nullptr;
+    int32_t m_piece_size = 0;
 };
 
 }  // namespace attnlab

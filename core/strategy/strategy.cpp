@@ -1,0 +1,24 @@
+#include "core/strategy/strategy.h"
+
+#include <ATen/ATen.h>
+
+namespace attnlab {
+
+void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,
+                const std::string& stage, const at::Tensor* scores) {
+    HeadDecision d;
+    d.layer = ctx.layer;
+    d.kv_head = kv_head;
+    d.stage = stage;
+    d.step = ctx.step;
+    d.budget = budget;
+    at::Tensor pos = ctx.kv->headPositions(kv_head).to(at::kCPU).contiguous();
+    d.kept_positions.assign(pos.data_ptr<int64_t>(), pos.data_ptr<int64_t>() + pos.numel());
+    if (scores && scores->defined()) {
+        at::Tensor s = scores->to(at::kCPU, at::kFloat).contiguous();
+        d.scores.assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
+    }
+    trace.decisions.push_back(std::move(d));
+}
+
+}  // namespace attnlab

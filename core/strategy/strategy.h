@@ -1,0 +1,82 @@
+// The strategy pipeline: a strategy is a set of optional stages over one shared KV cache; every
+// stage defaults to full attention, so a strategy implements only the stages it changes and
+// records what it decided in the trace. Stages run on the engine worker thread.
+//
+// Plugins implement StrategyFactory/Strategy in their own MODULE library (plugin_api.h). Their
+// methods report failure through Status and must not throw (the engine also catches, defensively).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model/config.h"
+#include "core/model/kv_cache.h"
+#include "core/strategy/params.h"
+#include "core/strategy/trace.h"
+#include "core/util/result.h"
+
+namespace attnlab {
+
+// Per-head scores from a calibration job (DuoAttention gates, RazorAttention echo/induction),
+// [layer][kv_head]; higher = more of a retrieval head.
+struct HeadScores {
+    std::string kind;  // "duo", "razor"
+    std::vector<std::vector<double>> scores;
+};
+
+struct RunSetup {
+    const ModelConfig* config = nullptr;
+    int64_t prompt_tokens = 0;
+    const HeadScores* calibration = nullptr;  // set when calibrationKind() is non-empty
+    StrategyTrace* trace = nullptr;
+};
+
+// One layer's state right after its attention ran (keys/values of this step already appended).
+struct LayerContext {
+    int64_t layer = 0;
+    bool is_prefill = true;
+    int64_t step = -1;            // decode step (0-based), -1 in prefill
+    const at::Tensor* q = nullptr;            // [Hq, T, D] after RoPE (T = prompt length, or 1 in decode)
+    const at::Tensor* q_positions = nullptr;  // [T] int64
+    LayerKv* kv = nullptr;
+    const ModelConfig* config = nullptr;
+    double scale = 1.0;           // softmax scale of this model
+    int64_t prompt_tokens = 0;
+    int64_t reserve_after_keep = 0;  // pass to LayerKv::keep as extra_capacity (room for decode tokens)
+    StrategyTrace* trace = nullptr;
+};
+
+class Strategy {
+public:
+    virtual ~Strategy() = default;
+    // Called once per run before prefill.
+    virtual Status prepare(const RunSetup&) { return Status::ok(); }
+    // "compress cache" after this layer's prefill attention, and after each decode step's.
+    virtual Status afterPrefillLayer(LayerContext&) { return Status::ok(); }
+    virtual Status afterDecodeLayer(LayerContext&) { return Status::ok(); }
+};
+
+struct StrategyInfo {
+    std::string name;
+    std::string summary;
+    std::vector<ParamSpec> params;
+    std::string calibration;  // "" or the calibration job it needs ("duo", "razor")
+    std::string origin;       // "built-in" or the plugin file
+};
+
+class StrategyFactory {
+public:
+    virtual ~StrategyFactory() = default;
+    virtual StrategyInfo info() const = 0;
+    // values are already validated against info().params.
+    virtual Result<std::unique_ptr<Strategy>> create(const ParamValues& values) const = 0;
+};
+
+// Helper for strategies: record one head's kept positions after a keep().
+void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,
+                const std::string& stage, const at::Tensor* scores = nullptr);
+
+}  // namespace attnlab
