@@ -9,7 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include "core/engine/compare.h"
 #include "core/engine/model.h"
+#include "core/strategy/registry.h"
+#include "core/tasks/tasks.h"
 
 namespace {
 
@@ -21,6 +26,10 @@ constexpr const char* kUsage = R"(usage:
                        [--device cpu|cuda] [--dtype f32|bf16|f16] [--json]
   attnlab-cli tokenize --model DIR (--text T | --text-file F) [--no-special] [--json]
   attnlab-cli info --model DIR [--device ...] [--dtype ...] [--json]
+  attnlab-cli strategies [--json]
+  attnlab-cli run --model DIR --strategy SPEC [--strategy SPEC ...]
+                  (--task needle:length=N,depth=D[,seed=S] | --prompt TEXT | --prompt-file F)
+                  [--max-new-tokens N] [--include-full] [--device ...] [--dtype ...] [--json]
 )";
 
 struct UsageError : std::runtime_error {
@@ -187,6 +196,152 @@ int cmdTokenize(int argc, char** argv) {
     return 0;
 }
 
+std::string exePath() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("attnlab-cli");
+}
+
+// The registry with `full` and every plugin found; refused plugins are reported on stderr.
+std::unique_ptr<attnlab::StrategyRegistry> makeRegistry() {
+    auto registry = std::make_unique<attnlab::StrategyRegistry>();
+    registry->loadDefaultPlugins(exePath());
+    for (const auto& p : registry->problems()) std::cerr << "attnlab-cli: plugin " << p.reason << "\n";
+    return registry;
+}
+
+Json paramsJson(const std::vector<attnlab::ParamSpec>& params) {
+    Json out = Json::array();
+    for (const auto& p : params)
+        out.push_back({{"name", p.name},
+                       {"type", attnlab::paramTypeName(p.type)},
+                       {"default", p.default_value},
+                       {"min", p.min_value},
+                       {"max", p.max_value},
+                       {"help", p.help}});
+    return out;
+}
+
+int cmdStrategies(int argc, char** argv) {
+    Args args(argc, argv, 2, {{"json", false}});
+    auto registry = makeRegistry();
+    Json list = Json::array();
+    for (const auto& info : registry->list())
+        list.push_back({{"name", info.name},
+                        {"summary", info.summary},
+                        {"params", paramsJson(info.params)},
+                        {"calibration", info.calibration},
+                        {"origin", info.origin}});
+    if (args.has("json")) {
+        std::cout << Json{{"strategies", list}}.dump() << "\n";
+    } else {
+        for (const auto& s : list) {
+            std::cout << s["name"].get<std::string>() << ": " << s["summary"].get<std::string>() << "\n";
+            for (const auto& p : s["params"])
+                std::cout << "    " << p["name"].get<std::string>() << " (" << p["type"].get<std::string>()
+                          << ", default " << p["default"].get<std::string>() << "): " << p["help"].get<std::string>()
+                          << "\n";
+        }
+    }
+    return 0;
+}
+
+Json traceJson(const attnlab::StrategyTrace& trace) {
+    Json decisions = Json::array();
+    for (const auto& d : trace.decisions)
+        decisions.push_back({{"layer", d.layer},
+                             {"kv_head", d.kv_head},
+                             {"stage", d.stage},
+                             {"step", d.step},
+                             {"budget", d.budget},
+                             {"kept_positions", d.kept_positions}});
+    Json evictions = Json::array();
+    for (const auto& e : trace.evictions)
+        evictions.push_back(
+            {{"step", e.step}, {"layer", e.layer}, {"kv_head", e.kv_head}, {"evicted_positions", e.evicted_positions}});
+    return Json{{"decisions", decisions}, {"evictions", evictions}};
+}
+
+int cmdRun(int argc, char** argv) {
+    // --strategy may repeat: collect them before the generic parser sees the arguments.
+    std::vector<std::string> specs;
+    std::vector<char*> rest{argv[0], argv[1]};
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--strategy") {
+            if (i + 1 >= argc) throw UsageError("option '--strategy' needs a value");
+            specs.push_back(argv[++i]);
+        } else if (a.rfind("--strategy=", 0) == 0) {
+            specs.push_back(a.substr(11));
+        } else {
+            rest.push_back(argv[i]);
+        }
+    }
+    Args args(static_cast<int>(rest.size()), rest.data(), 2,
+              {{"model", true}, {"task", true}, {"prompt", true}, {"prompt-file", true}, {"max-new-tokens", true},
+               {"include-full", false}, {"device", true}, {"dtype", true}, {"json", false}});
+    if (specs.empty()) throw UsageError("give at least one --strategy (see attnlab-cli strategies)");
+    auto registry = makeRegistry();
+    for (const auto& spec : specs) {  // bad specs fail before the model loads
+        auto probe = registry->create(spec);
+        if (!probe) throw UsageError(probe.error());
+    }
+    const int inputs = int(args.has("task")) + int(args.has("prompt")) + int(args.has("prompt-file"));
+    if (inputs != 1) throw UsageError("give exactly one of --task, --prompt and --prompt-file");
+    auto model = openModel(args);
+    attnlab::RunInput input;
+    if (args.has("task")) {
+        int64_t bos = model->config().bos_token_ids.empty() ? -1 : model->config().bos_token_ids.front();
+        auto task = attnlab::makeTask(args.get("task"), attnlab::findTaskFolder(exePath()), model->tokenizer(), bos);
+        if (!task) throw UsageError(task.error());
+        input.has_task = true;
+        input.task = *task;
+        input.prompt_ids = task->prompt_ids;
+    } else {
+        input.prompt_text = textArgument(args, "prompt", "prompt-file");
+        auto ids = model->encode(input.prompt_text, true);
+        if (!ids) throw std::runtime_error(ids.error());
+        input.prompt_ids = *ids;
+    }
+    attnlab::CompareOptions options;
+    options.settings.max_new_tokens = args.getInt("max-new-tokens", 32);
+    options.list_full = args.has("include-full");
+    auto comparison = attnlab::runComparison(*model, *registry, input, specs, options);
+    if (!comparison) throw std::runtime_error(comparison.error());
+
+    Json in{{"prompt_tokens", input.prompt_ids.size()}, {"prompt_ids", input.prompt_ids}};
+    if (input.has_task) {
+        in["task"] = input.task.spec;
+        in["answer"] = input.task.answer;
+        for (const auto& [k, v] : input.task.numbers) in[k] = v;
+    } else {
+        in["prompt"] = input.prompt_text;
+    }
+    Json runs = Json::array();
+    for (const auto& r : comparison->runs) {
+        runs.push_back({{"strategy", r.spec},
+                        {"output_ids", r.result.output_ids},
+                        {"output_text", r.result.output_text},
+                        {"stop_reason", r.result.stop_reason},
+                        {"metrics", r.metrics},
+                        {"kv_bytes", r.result.kv_bytes},
+                        {"kv_peak_bytes", r.result.kv_peak_bytes},
+                        {"timings",
+                         {{"prefill_ms", r.result.prefill_ms}, {"decode_ms_per_token", r.result.decode_ms_per_token}}},
+                        {"trace", traceJson(r.trace)}});
+    }
+    if (args.has("json")) {
+        std::cout << Json{{"input", in}, {"runs", runs}, {"model", infoJson(model->info())}}.dump() << "\n";
+    } else {
+        for (const auto& r : comparison->runs) {
+            std::cout << r.spec << ": " << r.result.output_text << "\n   ";
+            for (const auto& [k, v] : r.metrics) std::cout << " " << k << "=" << v;
+            std::cout << "\n";
+        }
+    }
+    return 0;
+}
+
 int cmdInfo(int argc, char** argv) {
     Args args(argc, argv, 2, {{"model", true}, {"device", true}, {"dtype", true}, {"json", false}});
     auto model = openModel(args);
@@ -211,7 +366,9 @@ int main(int argc, char** argv) {
         if (command == "generate") return cmdGenerate(argc, argv);
         if (command == "tokenize") return cmdTokenize(argc, argv);
         if (command == "info") return cmdInfo(argc, argv);
-        std::cerr << "attnlab-cli: unknown command '" << command << "' (generate, tokenize, info)\n";
+        if (command == "strategies") return cmdStrategies(argc, argv);
+        if (command == "run") return cmdRun(argc, argv);
+        std::cerr << "attnlab-cli: unknown command '" << command << "' (generate, tokenize, info, strategies, run)\n";
         return 2;
     } catch (const UsageError& e) {
         std::cerr << "attnlab-cli " << command << ": " << e.what() << "\n";

@@ -1,0 +1,118 @@
+#include "core/engine/compare.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace attnlab {
+
+namespace {
+
+// Mean KL(full || strategy) and top-1 agreement over the decode steps of two step-logit tables.
+void distributionMetrics(const std::vector<float>& full, const std::vector<float>& other, int64_t vocab,
+                         std::map<std::string, double>& metrics) {
+    const int64_t steps = vocab > 0 ? static_cast<int64_t>(std::min(full.size(), other.size())) / vocab : 0;
+    if (steps == 0) return;
+    double kl_sum = 0;
+    int64_t agree = 0;
+    std::vector<double> lp(static_cast<size_t>(vocab)), lq(static_cast<size_t>(vocab));
+    auto logSoftmax = [vocab](const float* x, std::vector<double>& out) {
+        double m = x[0];
+        for (int64_t i = 1; i < vocab; ++i) m = std::max(m, double(x[i]));
+        double s = 0;
+        for (int64_t i = 0; i < vocab; ++i) s += std::exp(double(x[i]) - m);
+        const double lse = m + std::log(s);
+        for (int64_t i = 0; i < vocab; ++i) out[static_cast<size_t>(i)] = double(x[i]) - lse;
+    };
+    for (int64_t t = 0; t < steps; ++t) {
+        const float* p = full.data() + t * vocab;
+        const float* q = other.data() + t * vocab;
+        logSoftmax(p, lp);
+        logSoftmax(q, lq);
+        double kl = 0;
+        for (int64_t i = 0; i < vocab; ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
+        kl_sum += std::max(0.0, kl);
+        agree += std::max_element(p, p + vocab) - p == std::max_element(q, q + vocab) - q;
+    }
+    metrics["kl_vs_full"] = kl_sum / double(steps);
+    metrics["top1_vs_full"] = double(agree) / double(steps);
+}
+
+}  // namespace
+
+Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry, const RunInput& input,
+                                 const std::vector<std::string>& specs, const CompareOptions& options) {
+    using R = Result<Comparison>;
+    if (specs.empty()) return R::fail("no strategy given");
+    for (const std::string& spec : specs) {
+        auto probe = registry.create(spec);
+        if (!probe) return R::fail(probe.error());
+    }
+    Comparison out;
+    out.input = input;
+    GenerationSettings settings = options.settings;
+    if (input.has_task) settings.max_new_tokens = input.task.max_new_tokens;
+    auto progressFor = [&](const std::string& spec) {
+        GenerationHooks hooks;
+        hooks.cancel = options.cancel;
+        if (options.on_progress) hooks.on_progress = [&, spec](const Progress& p) { options.on_progress(spec, p); };
+        return hooks;
+    };
+
+    // The reference: full attention, its step distributions kept.
+    GenerationSettings ref_settings = settings;
+    ref_settings.keep_step_logits = true;
+    auto reference = model.generate(input.prompt_ids, ref_settings, progressFor("full"));
+    if (!reference) return R::fail("full: " + reference.error());
+    const GenerationResult& full = *reference;
+
+    auto addTaskMetrics = [&](StrategyRun& run) {
+        run.metrics["kv_bytes"] = double(run.result.kv_bytes);
+        if (full.kv_bytes > 0) run.metrics["kv_bytes_vs_full"] = double(run.result.kv_bytes) / double(full.kv_bytes);
+        run.metrics["prefill_ms"] = run.result.prefill_ms;
+        run.metrics["decode_ms_per_token"] = run.result.decode_ms_per_token;
+        if (input.has_task) run.metrics["accuracy"] = isCorrect(input.task, run.result.output_text) ? 1.0 : 0.0;
+    };
+
+    if (options.list_full) {
+        StrategyRun run;
+        run.spec = "full";
+        run.result = full;
+        run.result.step_logits.clear();
+        run.metrics["kl_vs_full"] = 0;
+        run.metrics["top1_vs_full"] = 1;
+        addTaskMetrics(run);
+        out.runs.push_back(std::move(run));
+    }
+
+    for (const std::string& spec : specs) {
+        if (options.cancel && options.cancel->load()) return R::fail("cancelled");
+        StrategyRun run;
+        auto instance = registry.create(spec);
+        run.spec = instance->canonical_spec;
+        GenerationHooks hooks = progressFor(run.spec);
+        hooks.strategy = instance->strategy.get();
+        hooks.trace = &run.trace;
+        auto free_run = model.generate(input.prompt_ids, settings, hooks);
+        if (!free_run) return R::fail(run.spec + ": " + free_run.error());
+        run.result = std::move(*free_run);
+
+        // Same continuation as full (teacher forcing) for per-token KL and top-1 agreement.
+        auto forced_instance = registry.create(spec);
+        GenerationSettings forced = settings;
+        forced.forced_tokens = full.output_ids;
+        forced.max_new_tokens = static_cast<int64_t>(full.output_ids.size());
+        forced.stop_at_eos = false;
+        forced.keep_step_logits = true;
+        GenerationHooks forced_hooks;
+        forced_hooks.cancel = options.cancel;
+        forced_hooks.strategy = forced_instance->strategy.get();
+        auto forced_run = model.generate(input.prompt_ids, forced, forced_hooks);
+        if (!forced_run) return R::fail(run.spec + " (teacher-forced): " + forced_run.error());
+        distributionMetrics(full.step_logits, forced_run->step_logits, full.vocab_size, run.metrics);
+        addTaskMetrics(run);
+        out.runs.push_back(std::move(run));
+    }
+    return out;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,48 @@
+// Runs several strategies on the same input and measures each against `full`: the shared path of
+// the CLI's `run` and the GUI's comparison. `full` runs once per input when a comparison needs it
+// and is listed only if asked.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/engine/model.h"
+#include "core/strategy/registry.h"
+#include "core/strategy/trace.h"
+#include "core/tasks/tasks.h"
+
+namespace attnlab {
+
+struct RunInput {
+    std::vector<int32_t> prompt_ids;
+    std::string prompt_text;  // free prompts
+    bool has_task = false;
+    TaskInstance task;
+};
+
+struct StrategyRun {
+    std::string spec;  // canonical
+    GenerationResult result;
+    StrategyTrace trace;
+    std::map<std::string, double> metrics;  // accuracy, kl_vs_full, top1_vs_full, kv_bytes_vs_full, ...
+};
+
+struct Comparison {
+    RunInput input;
+    std::vector<StrategyRun> runs;
+};
+
+struct CompareOptions {
+    GenerationSettings settings;
+    bool list_full = false;  // add the reference `full` run to the results
+    std::function<void(const std::string& spec, const Progress&)> on_progress;
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+// Checks every spec first (errors list the valid choices), then runs them.
+Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry, const RunInput& input,
+                                 const std::vector<std::string>& specs, const CompareOptions& options);
+
+}  // namespace attnlab

@@ -1,0 +1,225 @@
+// Strategy pipeline: registry and plugins, StreamingLLM and SnapKV against independent references,
+// full-equivalence at large budgets, exact memory accounting.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <set>
+
+#include "core/engine/model.h"
+#include "core/strategy/registry.h"
+#include "core/strategy/trace.h"
+#include "plugins/snapkv/snapkv.h"
+#include "plugins/streaming/streaming.h"
+#include "tests/engine/test_util.h"
+
+using namespace attnlab;
+
+namespace {
+
+std::unique_ptr<StrategyRegistry> staticRegistry() {
+    auto r = std::make_unique<StrategyRegistry>();
+    EXPECT_TRUE(r->add(plugins::makeStreamingFactory(), "static").isOk());
+    EXPECT_TRUE(r->add(plugins::makeSnapKvFactory(), "static").isOk());
+    return r;
+}
+
+struct Fixture {
+    std::shared_ptr<Model> model;
+    std::vector<int32_t> prompt;  // 54 tokens
+};
+
+Fixture llama3() {
+    const std::string dir = test::parityDir() + "/llama3";
+    auto golden = test::readJson(dir + "/golden.json");
+    auto model = Model::open(dir);
+    EXPECT_TRUE(model.isOk()) << model.error();
+    Fixture f;
+    f.model = *model;
+    f.prompt = golden.at("prompts").at(1).at("ids").get<std::vector<int32_t>>();
+    return f;
+}
+
+GenerationResult runWith(Model& model, const StrategyRegistry& registry, const std::string& spec,
+                         const std::vector<int32_t>& prompt, int64_t new_tokens, StrategyTrace* trace,
+                         const std::vector<int32_t>& forced = {}) {
+    auto inst = registry.create(spec);
+    EXPECT_TRUE(inst.isOk()) << inst.error();
+    GenerationSettings s;
+    s.max_new_tokens = new_tokens;
+    s.stop_at_eos = false;
+    s.keep_step_logits = true;
+    s.forced_tokens = forced;
+    GenerationHooks hooks;
+    hooks.strategy = inst->strategy.get();
+    hooks.trace = trace;
+    auto r = model.generate(prompt, s, hooks);
+    EXPECT_TRUE(r.isOk()) << r.error();
+    return *r;
+}
+
+TEST(StrategyRegistryTest, ParsesSpecsAndListsValidChoicesOnErrors) {
+    auto registry = staticRegistry();
+    auto ok = registry->create("snapkv:budget=25%,window=16");
+    ASSERT_TRUE(ok.isOk()) << ok.error();
+    EXPECT_EQ(ok->canonical_spec, "snapkv:budget=25%,kernel=7,window=16");
+    auto unknown = registry->create("snapkw");
+    ASSERT_FALSE(unknown.isOk());
+    EXPECT_NE(unknown.error().find("full, streaming, snapkv"), std::string::npos) << unknown.error();
+    auto key = registry->create("streaming:sinks=4");
+    ASSERT_FALSE(key.isOk());
+    EXPECT_NE(key.error().find("budget"), std::string::npos) << key.error();
+    EXPECT_NE(key.error().find("sink"), std::string::npos);
+    auto range = registry->create("snapkv:window=0");
+    ASSERT_FALSE(range.isOk());
+    EXPECT_NE(range.error().find("out of range"), std::string::npos) << range.error();
+    auto share = registry->create("streaming:budget=150%");
+    EXPECT_FALSE(share.isOk());
+    Budget b;
+    b.is_share = true;
+    b.share = 0.25;
+    EXPECT_EQ(b.resolve(54), 14);  // ceil(13.5)
+}
+
+TEST(StrategyRegistryTest, LoadsBuiltPluginsAndRefusesBadOnes) {
+    StrategyRegistry registry;
+    registry.loadDefaultPlugins(ATTNLAB_TEST_EXE_DIR "/test-binary");
+    std::set<std::string> names;
+    for (const auto& info : registry.list()) names.insert(info.name);
+    EXPECT_TRUE(names.count("streaming")) << "plugins not found next to the binaries";
+    EXPECT_TRUE(names.count("snapkv"));
+    for (const auto& info : registry.list())
+        if (info.name == "snapkv") EXPECT_NE(info.origin.find("attnlab-strategy-snapkv.so"), std::string::npos);
+
+    Status bad = registry.loadPlugin(ATTNLAB_BAD_ABI_PLUGIN);
+    ASSERT_FALSE(bad.isOk());
+    EXPECT_NE(bad.error().find("ABI tag"), std::string::npos) << bad.error();
+    Status future = registry.loadPlugin(ATTNLAB_FUTURE_API_PLUGIN);
+    ASSERT_FALSE(future.isOk());
+    EXPECT_NE(future.error().find("API version"), std::string::npos) << future.error();
+    Status missing = registry.loadPlugin("/nonexistent/attnlab-strategy-x.so");
+    EXPECT_FALSE(missing.isOk());
+    EXPECT_EQ(registry.find("badabi"), nullptr);
+}
+
+TEST(StreamingTest, KeepsExactlySinksAndTheWindowAndSlidesIt) {
+    Fixture f = llama3();
+    auto registry = staticRegistry();
+    StrategyTrace trace;
+    const int64_t new_tokens = 6, budget = 16, sink = 4, n = static_cast<int64_t>(f.prompt.size());
+    GenerationResult r = runWith(*f.model, *registry, "streaming:budget=16,sink=4", f.prompt, new_tokens, &trace);
+    const ModelConfig& c = f.model->config();
+    ASSERT_EQ(static_cast<int64_t>(trace.decisions.size()), c.num_layers * c.num_kv_heads);
+    std::vector<int64_t> expected{0, 1, 2, 3};
+    for (int64_t p = n - (budget - sink); p < n; ++p) expected.push_back(p);
+    for (const auto& d : trace.decisions) EXPECT_EQ(d.kept_positions, expected) << "layer " << d.layer;
+    // Each decode step appends one entry and evicts the oldest non-sink one, per layer and head.
+    ASSERT_EQ(static_cast<int64_t>(trace.evictions.size()), (new_tokens - 1) * c.num_layers * c.num_kv_heads);
+    for (const auto& e : trace.evictions) {
+        ASSERT_EQ(e.evicted_positions.size(), 1u);
+        EXPECT_EQ(e.evicted_positions[0], n - (budget - sink) + e.step);
+    }
+    // Memory: budget + one spare slot per head, K and V, f32.
+    EXPECT_EQ(r.kv_bytes, c.num_layers * c.num_kv_heads * (budget + 1) * c.head_dim * 4 * 2);
+}
+
+// Independent reference of the SnapKV definition in issue 4, in plain loops and doubles.
+std::vector<int64_t> referenceSnapKv(const at::Tensor& q, const at::Tensor& k, int64_t budget, int64_t window,
+                                     int64_t kernel, double scale) {
+    const int64_t g = q.size(0), t = k.size(0), d = k.size(1);
+    auto qa = q.accessor<float, 3>();
+    auto ka = k.accessor<float, 2>();
+    std::vector<double> votes(static_cast<size_t>(t), 0.0);
+    for (int64_t h = 0; h < g; ++h)
+        for (int64_t i = t - window; i < t; ++i) {
+            std::vector<double> s(static_cast<size_t>(i + 1));
+            double m = -1e300;
+            for (int64_t j = 0; j <= i; ++j) {
+                double dot = 0;
+                for (int64_t x = 0; x < d; ++x) dot += double(qa[h][i][x]) * double(ka[j][x]);
+                s[j] = dot * scale;
+                m = std::max(m, s[j]);
+            }
+            double z = 0;
+            for (double& v : s) z += (v = std::exp(v - m));
+            for (int64_t j = 0; j <= i; ++j) votes[j] += s[j] / z / double(g);
+        }
+    const int64_t prefix = t - window;
+    std::vector<double> pooled(static_cast<size_t>(prefix), 0.0);
+    for (int64_t j = 0; j < prefix; ++j) {
+        for (int64_t m = j - kernel / 2; m <= j + kernel / 2; ++m)
+            if (m >= 0 && m < prefix) pooled[j] += votes[m];
+        pooled[j] /= double(kernel);
+    }
+    std::vector<int64_t> order(static_cast<size_t>(prefix));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return pooled[a] > pooled[b] + 1e-12; });
+    std::vector<int64_t> kept(order.begin(), order.begin() + (budget - window));
+    for (int64_t j = prefix; j < t; ++j) kept.push_back(j);
+    std::sort(kept.begin(), kept.end());
+    return kept;
+}
+
+std::vector<int64_t> toVector(const at::Tensor& t) {
+    at::Tensor c = t.contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+TEST(SnapKvTest, PicksTheSameIndicesAsAnIndependentReference) {
+    at::manual_seed(7);
+    for (int64_t trial = 0; trial < 6; ++trial) {
+        const int64_t g = 1 + trial % 4, t = 60 + 13 * trial, d = 16, window = 4 + trial, kernel = 1 + 2 * (trial % 4);
+        const int64_t budget = window + 10 + trial;
+        at::Tensor q = at::randn({g, t, d}) * 0.7, k = at::randn({t, d});
+        at::Tensor kept = plugins::snapKvSelect(q, k, at::arange(t, at::kLong), budget, window, kernel, 0.25, 0);
+        EXPECT_EQ(toVector(kept), referenceSnapKv(q, k, budget, window, kernel, 0.25)) << "trial " << trial;
+    }
+}
+
+TEST(SnapKvTest, TiesGoToTheLowerPosition) {
+    // Zero queries attend uniformly: every interior prefix position gets the same pooled vote.
+    const int64_t t = 40, window = 4, budget = 12;
+    at::Tensor q = at::zeros({2, t, 8}), k = at::randn({t, 8});
+    at::Tensor kept = plugins::snapKvSelect(q, k, at::arange(t, at::kLong), budget, window, 3, 1.0, 0);
+    EXPECT_EQ(toVector(kept), referenceSnapKv(q, k, budget, window, 3, 1.0));
+    // Positions 0 and 35 (pool edges) lose mass to zero padding; 1..8 win the ties.
+    std::vector<int64_t> expected{1, 2, 3, 4, 5, 6, 7, 8, 36, 37, 38, 39};
+    EXPECT_EQ(toVector(kept), expected);
+}
+
+TEST(SnapKvTest, ModelRunKeepsBudgetPerHeadAndCountsMemoryExactly) {
+    Fixture f = llama3();
+    auto registry = staticRegistry();
+    StrategyTrace trace;
+    const int64_t new_tokens = 5, n = static_cast<int64_t>(f.prompt.size());
+    GenerationResult r = runWith(*f.model, *registry, "snapkv:budget=20,window=8,kernel=5", f.prompt, new_tokens, &trace);
+    const ModelConfig& c = f.model->config();
+    ASSERT_EQ(static_cast<int64_t>(trace.decisions.size()), c.num_layers * c.num_kv_heads);
+    for (const auto& d : trace.decisions) {
+        ASSERT_EQ(d.kept_positions.size(), 20u);
+        for (int64_t p = n - 8; p < n; ++p)  // the observation window is always kept
+            EXPECT_TRUE(std::count(d.kept_positions.begin(), d.kept_positions.end(), p));
+        EXPECT_EQ(static_cast<int64_t>(d.scores.size()), n - 8);
+    }
+    EXPECT_EQ(r.kv_bytes, c.num_layers * c.num_kv_heads * (20 + new_tokens - 1) * c.head_dim * 4 * 2);
+}
+
+TEST(StrategyEquivalenceTest, BudgetCoveringThePromptGivesFullsTokensAndLogits) {
+    Fixture f = llama3();
+    auto registry = staticRegistry();
+    const int64_t new_tokens = 8;
+    GenerationResult full = runWith(*f.model, *registry, "full", f.prompt, new_tokens, nullptr);
+    for (const std::string spec : {"streaming:budget=1000", "snapkv:budget=100%", "snapkv:budget=54,window=8"}) {
+        GenerationResult r = runWith(*f.model, *registry, spec, f.prompt, new_tokens, nullptr);
+        EXPECT_EQ(r.output_ids, full.output_ids) << spec;
+        ASSERT_EQ(r.step_logits.size(), full.step_logits.size());
+        double diff = 0;
+        for (size_t i = 0; i < r.step_logits.size(); ++i)
+            diff = std::max(diff, double(std::fabs(r.step_logits[i] - full.step_logits[i])));
+        EXPECT_LT(diff, 1e-5) << spec;
+        EXPECT_EQ(r.kv_bytes, full.kv_bytes) << spec;
+    }
+}
+
+}  // namespace
