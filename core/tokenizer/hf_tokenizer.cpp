@@ -24,6 +24,13 @@ public:
 
 std::string inQuotes(const std::string& s) { return "'" + s + "'"; }
 
+// Token ids index embedding rows; anything past this is a corrupt file, not a vocabulary.
+constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+
+bool isTokenId(const json& value) {
+    return value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() <= kMaxTokenId;
+}
+
 const json& member(const json& object, const char* key, const std::string& where) {
     if (!object.is_object()) fail(where + " is not a JSON object");
     const auto it = object.find(key);
@@ -159,8 +166,10 @@ std::unique_ptr<PreTokenizer> parsePreTokenizer(const json& object, bool* is_byt
                                                        boolMember(object, "split", true, where));
     }
     if (type == "Whitespace") {
-        return std::make_unique<SplitPreTokenizer>(Pattern::regex(compileRegex(R"(\w+|[^\w\s]+)", where), true),
-                                                   SplitBehavior::Removed);
+        // \w+|[^\w\s]+ with the Rust regex crate's Unicode \w (PCRE2's lacks marks and joiners).
+        const std::string word = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D})";
+        return std::make_unique<SplitPreTokenizer>(
+            Pattern::regex(compileRegex("[" + word + "]+|[^" + word + R"(\s]+)", where), true), SplitBehavior::Removed);
     }
     if (type == "WhitespaceSplit") {
         return std::make_unique<SplitPreTokenizer>(Pattern::regex(compileRegex(R"(\s)", where)),
@@ -206,7 +215,7 @@ std::unique_ptr<PostProcessor> parsePostProcessor(const json& object) {
                     fail(where + " template names special token " + inQuotes(id) + " missing from special_tokens");
                 }
                 for (const json& value : arrayMember(special_tokens[id], "ids", where + " special token " + inQuotes(id))) {
-                    if (!value.is_number_integer()) fail(where + " special token " + inQuotes(id) + " has a non-integer id");
+                    if (!isTokenId(value)) fail(where + " special token " + inQuotes(id) + " has an invalid id");
                     item.ids.push_back(value.get<int32_t>());
                 }
             } else {
@@ -219,7 +228,7 @@ std::unique_ptr<PostProcessor> parsePostProcessor(const json& object) {
     if (type == "RobertaProcessing" || type == "BertProcessing") {
         auto idOf = [&](const char* key) {
             const json& pair = member(object, key, where);
-            if (!pair.is_array() || pair.size() != 2 || !pair[1].is_number_integer()) {
+            if (!pair.is_array() || pair.size() != 2 || !isTokenId(pair[1])) {
                 fail(where + " '" + key + "' is not [token, id]");
             }
             return pair[1].get<int32_t>();
@@ -285,7 +294,9 @@ std::unique_ptr<BpeModel> parseModel(const json& object) {
     if (!vocab.is_object()) fail("model vocab is not a JSON object of token -> id");
     config.vocab.reserve(vocab.size());
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-        if (!it.value().is_number_integer()) fail("model vocab id of " + inQuotes(it.key()) + " is not an integer");
+        if (!isTokenId(it.value())) {
+            fail("model vocab id of " + inQuotes(it.key()) + " is not an integer in 0.." + std::to_string(kMaxTokenId));
+        }
         config.vocab.emplace_back(it.key(), it.value().get<int32_t>());
     }
     const auto merges_it = object.find("merges");
@@ -422,7 +433,7 @@ private:
             token.content = stringMember(entry, "content", where);
             if (token.content.empty()) continue;  // tokenizers ignores empty added tokens
             const json& id = member(entry, "id", where + " " + inQuotes(token.content));
-            if (!id.is_number_integer() || id.get<int64_t>() < 0) {
+            if (!isTokenId(id)) {
                 fail(where + " " + inQuotes(token.content) + " has no valid id");
             }
             token.special = boolMember(entry, "special", false, where);
@@ -445,11 +456,11 @@ private:
             t.m_added_by_id[token.id] = index;
         }
         for (size_t i = 0; i < t.m_added_tokens.size(); ++i) {
-            const HfTokenizer::AddedToken& token = t.m_added_tokens[i];
+            HfTokenizer::AddedToken& token = t.m_added_tokens[i];
+            token.decode_text = token.content;
             if (token.normalized) {
-                std::string pattern = token.content;
-                if (t.m_normalizer) t.m_normalizer->normalize(pattern);
-                t.m_normalized_trie.add(pattern, static_cast<int32_t>(i));
+                if (t.m_normalizer) t.m_normalizer->normalize(token.decode_text);
+                t.m_normalized_trie.add(token.decode_text, static_cast<int32_t>(i));
             } else {
                 t.m_raw_trie.add(token.content, static_cast<int32_t>(i));
             }
@@ -582,7 +593,7 @@ std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_speci
     tokens.reserve(ids.size());
     for (int32_t id : ids) {
         if (const AddedToken* added = addedTokenById(id)) {
-            if (!(skip_special_tokens && added->special)) tokens.push_back(added->content);
+            if (!(skip_special_tokens && added->special)) tokens.push_back(added->decode_text);
             continue;
         }
         const std::string* token = m_model->idToToken(id);

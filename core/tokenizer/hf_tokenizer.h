@@ -36,6 +36,9 @@ public:
         bool rstrip = false;
         bool single_word = false;
         bool normalized = true;
+        // What decode hands the decoder: the normalized form for normalized tokens (tokenizers >= 0.20
+        // decodes those from its normalized cache so the decoder can invert e.g. Prepend), else content.
+        std::string decode_text;
     };
 
     // Leftmost-longest, non-overlapping matching of added tokens (tokenizers uses Aho-Corasick with

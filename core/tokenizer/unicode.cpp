@@ -227,6 +227,8 @@ std::string toLowercase(std::string_view text) {
         const uint32_t cp = decodeAt(text, pos, &length);
         if (cp < 0x80) {
             out.push_back(static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
+        } else if (cp == 0x130) {
+            out += "i\xCC\x87";  // the one unconditional multi-character lowercase mapping: İ -> i + U+0307
         } else {
             appendUtf8(out, static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
         }

@@ -36,6 +36,7 @@ bool isWordChar(uint32_t code_point);
 
 enum class NormalForm { Nfc = 1, Nfd, Nfkc, Nfkd };
 std::string normalize(std::string_view text, NormalForm form);
+// Rust's char::to_lowercase per character (no context: final sigma stays σ).
 std::string toLowercase(std::string_view text);
 // Removes nonspacing marks (category Mn), as the StripAccents normalizer does after NFD.
 std::string stripNonspacingMarks(std::string_view text);

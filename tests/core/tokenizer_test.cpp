@@ -335,6 +335,18 @@ TEST(TokenizerSentencePieceJson, PrependReplaceByteFallback) {
     EXPECT_EQ(tok->tokenText(3 + 'a'), "a");
 }
 
+TEST(TokenizerSentencePieceJson, NormalizedAddedTokenDecodesFromNormalizedForm) {
+    json j = llama2Json();
+    j["added_tokens"].push_back(addedToken(269, "<x>", false, false, false, false, true));
+    auto tok = load(j);
+    ASSERT_TRUE(tok);
+    // The normalized trie holds "▁<x>" (Prepend applied), so " <x>" -> "▁▁<x>" -> [▁, <x>].
+    EXPECT_EQ(tok->encode(" <x>", false), (Ids{259, 269}));
+    // decode hands the decoder "▁<x>" (tokenizers' normalized cache): " " + " <x>", then Strip drops one space.
+    EXPECT_EQ(tok->decode({259, 269}, false), " <x>");
+    EXPECT_EQ(tok->tokenText(269), "<x>");
+}
+
 TEST(TokenizerSentencePieceJson, UnknownCharactersFuse) {
     json j;
     j["model"] = {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true},
@@ -413,6 +425,31 @@ TEST(TokenizerPreTokenizers, DigitsAndNfc) {
     // e + U+0301 (CC 81) composes to é (C3 A9) under NFC.
     EXPECT_EQ(nfc->encode("e\xCC\x81", false), (Ids{0xC3, 0xA9}));
     EXPECT_EQ(plain->encode("e\xCC\x81", false), (Ids{'e', 0xCC, 0x81}));
+
+    n["normalizer"] = {{"type", "Lowercase"}};
+    auto lower = load(n);
+    ASSERT_TRUE(lower);
+    // Rust's char::to_lowercase: İ (C4 B0) -> i + U+0307 (CC 87); Σ (CE A3) -> σ (CF 83) even word-final.
+    EXPECT_EQ(lower->encode("\xC4\xB0", false), (Ids{'i', 0xCC, 0x87}));
+    EXPECT_EQ(lower->encode("A\xCE\xA3", false), (Ids{'a', 0xCF, 0x83}));
+}
+
+TEST(TokenizerPreTokenizers, WhitespaceKeepsCombiningMarksInWords) {
+    json j = gpt2Json();
+    j["pre_tokenizer"] = {{"type", "Sequence"},
+                          {"pretokenizers",
+                           {{{"type", "Whitespace"}},
+                            {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+    j["model"]["vocab"]["!x"] = 263;
+    j["model"]["vocab"]["e" + byteChar(0xCC)] = 264;
+    j["model"]["merges"].push_back("! x");
+    j["model"]["merges"].push_back("e " + byteChar(0xCC));
+    auto tok = load(j);
+    ASSERT_TRUE(tok);
+    // \w+|[^\w\s]+: "!" and "x" are separate pieces, so "! x" never merges; spaces are dropped.
+    EXPECT_EQ(tok->encode("a !x", false), (Ids{'a', '!', 'x'}));
+    // U+0301 (CC 81) is a mark, part of the word for Rust's \w: "e\u0301" stays one piece -> [eÌ, 0x81]
+    EXPECT_EQ(tok->encode("e\xCC\x81", false), (Ids{264, 0x81}));
 }
 
 TEST(TokenizerErrors, UnsupportedAndMalformed) {
@@ -521,7 +558,8 @@ TEST(TokenizerSentencePiece, TrainedModelRoundTrips) {
     ::rmdir(dir.c_str());
 }
 
-TEST(TokenizerPerformance, HundredThousandCharacters) {
+// Timings are not asserted here (benchmarks are programs); the time is printed for a look.
+TEST(TokenizerLargeInput, HundredThousandCharactersRoundTrip) {
     auto tok = load(llama3Json(true));
     ASSERT_TRUE(tok);
     std::string text;
@@ -534,7 +572,6 @@ TEST(TokenizerPerformance, HundredThousandCharacters) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     EXPECT_FALSE(ids.empty());
     EXPECT_EQ(tok->decode(ids, false), text);
-    EXPECT_LT(elapsed_ms, 2000.0);
     std::printf("encode of %zu bytes: %.1f ms, %zu tokens\n", text.size(), elapsed_ms, ids.size());
 }
 
