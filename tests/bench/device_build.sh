@@ -12,7 +12,11 @@ libdir="$deb_root/usr/lib/x86_64-linux-gnu"
 export PKG_CONFIG_PATH="$libdir/pkgconfig:$deb_root/usr/share/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$deb_root"
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# pkg-config itself may be missing there: fall back to pkgconf from the .debs.
+pkg_config="$(command -v pkg-config || echo "$deb_root/usr/bin/pkgconf")"
+nvcc_bin="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
 torch_prefix="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')"
 cmake --preset cuda -DCMAKE_CXX_COMPILER_LAUNCHER= -DCMAKE_CUDA_COMPILER_LAUNCHER= \
-    -DCMAKE_PREFIX_PATH="$torch_prefix;$deb_root/usr" -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$deb_root/usr" -DCMAKE_CUDA_COMPILER="$nvcc_bin" \
+    -DPKG_CONFIG_EXECUTABLE="$pkg_config"
 cmake --build --preset cuda -j "$(nproc)"
