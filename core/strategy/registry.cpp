@@ -168,7 +168,7 @@ Result<StrategyInstance> StrategyRegistry::create(const std::string& spec_text) 
     Result<std::unique_ptr<Strategy>> strategy = entry->factory->create(*values);
     if (!strategy) return R::fail(spec->name + ": " + strategy.error());
     StrategyInstance inst;
-    inst.strategy = std::move(*strategy);
+    inst.strategy = std::shared_ptr<Strategy>(std::move(*strategy));
     inst.info = entry->info;
     inst.canonical_spec = values->canonical(spec->name);
     return inst;

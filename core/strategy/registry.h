@@ -1,16 +1,20 @@
 // Strategy registry: `full` is built in; every other strategy is a plugin found next to the
 // binaries (build tree and install prefix) and in the folders of ATTNLAB_PLUGIN_PATH, or added
 // explicitly (tests link plugin sources statically). Incompatible or broken plugins are refused
-// with a reason, never loaded half-way.
+// with a reason, never loaded half-way. Torch-free header.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/strategy/strategy.h"
+#include "core/strategy/strategy_info.h"
+#include "core/util/result.h"
 
 namespace attnlab {
+
+class Strategy;
+class StrategyFactory;
 
 struct PluginProblem {
     std::string path;
@@ -18,7 +22,7 @@ struct PluginProblem {
 };
 
 struct StrategyInstance {
-    std::unique_ptr<Strategy> strategy;
+    std::shared_ptr<Strategy> strategy;  // shared_ptr: this header stays torch-free
     StrategyInfo info;
     std::string canonical_spec;  // every parameter spelled out
 };

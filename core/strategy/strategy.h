@@ -15,17 +15,11 @@
 #include "core/model/config.h"
 #include "core/model/kv_cache.h"
 #include "core/strategy/params.h"
+#include "core/strategy/strategy_info.h"
 #include "core/strategy/trace.h"
 #include "core/util/result.h"
 
 namespace attnlab {
-
-// Per-head scores from a calibration job (DuoAttention gates, RazorAttention echo/induction),
-// [layer][kv_head]; higher = more of a retrieval head.
-struct HeadScores {
-    std::string kind;  // "duo", "razor"
-    std::vector<std::vector<double>> scores;
-};
 
 struct RunSetup {
     const ModelConfig* config = nullptr;
@@ -57,14 +51,6 @@ public:
     // "compress cache" after this layer's prefill attention, and after each decode step's.
     virtual Status afterPrefillLayer(LayerContext&) { return Status::ok(); }
     virtual Status afterDecodeLayer(LayerContext&) { return Status::ok(); }
-};
-
-struct StrategyInfo {
-    std::string name;
-    std::string summary;
-    std::vector<ParamSpec> params;
-    std::string calibration;  // "" or the calibration job it needs ("duo", "razor")
-    std::string origin;       // "built-in" or the plugin file
 };
 
 class StrategyFactory {
