@@ -97,7 +97,8 @@ private:
 
 class ReplaceNormalizer final : public Normalizer {
 public:
-    ReplaceNormalizer(Pattern pattern, std::string content) : m_pattern(std::move(pattern)), m_content(std::move(content)) {}
+    ReplaceNormalizer(Pattern pattern, std::string content)
+        : m_pattern(std::move(pattern)), m_content(std::move(content)) {}
     void normalize(std::string& text) const override;
 
 private:
@@ -223,7 +224,8 @@ public:
 
 class ReplaceDecoder final : public Decoder {
 public:
-    ReplaceDecoder(Pattern pattern, std::string content) : m_pattern(std::move(pattern)), m_content(std::move(content)) {}
+    ReplaceDecoder(Pattern pattern, std::string content)
+        : m_pattern(std::move(pattern)), m_content(std::move(content)) {}
     void decodeChain(std::vector<std::string>& tokens) const override;
 
 private:

@@ -214,7 +214,8 @@ std::unique_ptr<PostProcessor> parsePostProcessor(const json& object) {
                 if (!special_tokens.is_object() || !special_tokens.contains(id)) {
                     fail(where + " template names special token " + inQuotes(id) + " missing from special_tokens");
                 }
-                for (const json& value : arrayMember(special_tokens[id], "ids", where + " special token " + inQuotes(id))) {
+                const std::string token_where = where + " special token " + inQuotes(id);
+                for (const json& value : arrayMember(special_tokens[id], "ids", token_where)) {
                     if (!isTokenId(value)) fail(where + " special token " + inQuotes(id) + " has an invalid id");
                     item.ids.push_back(value.get<int32_t>());
                 }
@@ -634,8 +635,9 @@ std::string HfTokenizer::tokenText(int32_t id) const {
         }
         return unicode::escapeInvalidUtf8(bytes);
     }
+    const auto isHex = [&](size_t i) { return std::isxdigit(static_cast<unsigned char>((*token)[i])) != 0; };
     if (m_model->hasByteFallback() && token->size() == 6 && token->compare(0, 3, "<0x") == 0 && (*token)[5] == '>' &&
-        std::isxdigit(static_cast<unsigned char>((*token)[3])) && std::isxdigit(static_cast<unsigned char>((*token)[4]))) {
+        isHex(3) && isHex(4)) {
         bytes.push_back(static_cast<char>(std::stoul(token->substr(3, 2), nullptr, 16)));
         return unicode::escapeInvalidUtf8(bytes);
     }

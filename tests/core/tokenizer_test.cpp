@@ -152,7 +152,9 @@ TEST(TokenizerBpe, AddPrefixSpace) {
 TEST(TokenizerBpe, DecodeAndTokenText) {
     auto tok = load(gpt2Json());
     ASSERT_TRUE(tok);
-    for (const std::string text : {"hello the aaa", "a  b\n\n c", "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87"}) {
+    const char* const texts[] = {"hello the aaa", "a  b\n\n c",
+                                 "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87"};
+    for (const std::string text : texts) {
         EXPECT_EQ(tok->decode(tok->encode(text, false), false), text);
     }
     EXPECT_EQ(tok->tokenText(' '), " ");
@@ -215,8 +217,8 @@ json llama3Json(bool ignore_merges) {
     j["model"]["merges"].push_back("1 2");
     j["model"]["merges"].push_back("3 4");
     j["model"]["ignore_merges"] = ignore_merges;
-    const std::string pattern =
-        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    const std::string pattern = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|)"
+                                R"( ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
     j["pre_tokenizer"] = {
         {"type", "Sequence"},
         {"pretokenizers",
@@ -233,7 +235,8 @@ json llama3Json(bool ignore_merges) {
              {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
            {"pair", json::array()},
            {"special_tokens",
-            {{"<|begin_of_text|>", {{"id", "<|begin_of_text|>"}, {"ids", {400}}, {"tokens", {"<|begin_of_text|>"}}}}}}}}}};
+            {{"<|begin_of_text|>",
+              {{"id", "<|begin_of_text|>"}, {"ids", {400}}, {"tokens", {"<|begin_of_text|>"}}}}}}}}}};
     return j;
 }
 
@@ -391,7 +394,9 @@ TEST(TokenizerPreTokenizers, SplitBehaviors) {
     auto pieces = [&](SplitBehavior behavior, const Pattern& pattern) {
         const std::string text = "the-final--countdown";
         std::vector<std::string> out;
-        for (const auto& [begin, end] : splitRanges(text, pattern, behavior)) out.push_back(text.substr(begin, end - begin));
+        for (const auto& [begin, end] : splitRanges(text, pattern, behavior)) {
+            out.push_back(text.substr(begin, end - begin));
+        }
         return out;
     };
     using S = std::vector<std::string>;
@@ -563,8 +568,8 @@ TEST(TokenizerLargeInput, HundredThousandCharactersRoundTrip) {
     auto tok = load(llama3Json(true));
     ASSERT_TRUE(tok);
     std::string text;
-    const char* words[] = {"hello", " the", " aaa", " 12345", " caf\xC3\xA9", "\n\n", "   ", " \xE4\xB8\xAD\xE6\x96\x87",
-                           " it's", " \xF0\x9F\x98\x80", " world", "!"};
+    const char* words[] = {"hello",  " the",   " aaa",   " 12345", " caf\xC3\xA9", "\n\n",
+                           "   ",    " \xE4\xB8\xAD\xE6\x96\x87", " it's", " \xF0\x9F\x98\x80", " world", "!"};
     for (size_t i = 0; text.size() < 100000; ++i) text += words[(i * 7) % 12];
     const auto start = std::chrono::steady_clock::now();
     const Ids ids = tok->encode(text, false);
