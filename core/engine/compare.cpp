@@ -54,6 +54,7 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
     auto progressFor = [&](const std::string& spec) {
         GenerationHooks hooks;
         hooks.cancel = options.cancel;
+        hooks.capture = options.capture;
         if (options.on_progress) hooks.on_progress = [&, spec](const Progress& p) { options.on_progress(spec, p); };
         return hooks;
     };

@@ -37,6 +37,7 @@ struct Comparison {
 struct CompareOptions {
     GenerationSettings settings;
     bool list_full = false;  // add the reference `full` run to the results
+    CaptureRequest capture;  // exact prefill attention to keep, for every listed run
     std::function<void(const std::string& spec, const Progress&)> on_progress;
     const std::atomic<bool>* cancel = nullptr;
 };
