@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/io/safetensors.h"
+#include "core/model/decode_graph.h"
 #include "core/model/transformer.h"
 #include "core/strategy/strategy.h"
 #include "core/util/torch_compat.h"
@@ -289,6 +290,12 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
         if (hooks.on_progress)
             hooks.on_progress({"prefill", prompt_len, prompt_len, prompt_len / std::max(result.prefill_ms, 1e-9) * 1e3});
 
+        // Full attention without a window decodes with static shapes (a CUDA graph per step on GPUs).
+        std::unique_ptr<StaticDecoder> static_decoder;
+        if (!hooks.strategy && c.sliding_window == 0 && staticDecodeWanted(ids) && cache.layer(0).isDense() &&
+            cache.layer(0).denseCapacity() >= max_total && max_total > prompt_len)
+            static_decoder = std::make_unique<StaticDecoder>(tf, cache, max_total, prompt_len);
+
         result.stop_reason = "length";
         auto decode_start = Clock::now();
         int64_t position = prompt_len;
@@ -313,10 +320,14 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
                 result.stop_reason = "context";
                 break;
             }
-            at::Tensor one = at::full({1}, static_cast<int64_t>(next), long_opts);
-            at::Tensor pos = at::full({1}, position, long_opts);
-            if (strategy_hook) strategy_hook->step = step;
-            row = tf.forward(one, pos, cache, nullptr, 1, strategy_hook.get())[0].to(at::kCPU).contiguous();
+            if (static_decoder) {
+                row = static_decoder->step(next, position);
+            } else {
+                at::Tensor one = at::full({1}, static_cast<int64_t>(next), long_opts);
+                at::Tensor pos = at::full({1}, position, long_opts);
+                if (strategy_hook) strategy_hook->step = step;
+                row = tf.forward(one, pos, cache, nullptr, 1, strategy_hook.get())[0].to(at::kCPU).contiguous();
+            }
             ++position;
             ++result.decode_tokens;
             if (hooks.on_progress) {

@@ -80,6 +80,11 @@ void LayerKv::appendRagged(int64_t head, const at::Tensor& k, const at::Tensor& 
     s.length += t;
 }
 
+void LayerKv::setDenseLength(int64_t length) {
+    if (!m_is_dense || length < 0 || length > denseCapacity()) throw Error("LayerKv::setDenseLength out of range");
+    m_length = length;
+}
+
 at::Tensor LayerKv::denseKeys() const {
     if (!m_is_dense) throw Error("LayerKv::denseKeys on a ragged cache");
     return m_k.defined() ? m_k.narrow(1, 0, m_length) : at::empty({m_kv_heads, 0, m_head_dim}, m_options);

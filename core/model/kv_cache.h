@@ -26,6 +26,13 @@ public:
     at::Tensor denseKeys() const;
     at::Tensor denseValues() const;
     at::Tensor densePositions() const;
+    // Dense form: the whole reserved buffers (capacity entries), for static-shape decoding.
+    at::Tensor denseCapacityKeys() const { return m_k; }
+    at::Tensor denseCapacityValues() const { return m_v; }
+    at::Tensor denseCapacityPositions() const { return m_pos; }
+    int64_t denseCapacity() const { return m_k.defined() ? m_k.size(1) : 0; }
+    // Dense form: entries written directly into the buffers (decodeStatic) become live.
+    void setDenseLength(int64_t length);
     // Any form: one KV head's live entries [n, head_dim] and positions [n].
     at::Tensor headKeys(int64_t head) const;
     at::Tensor headValues(int64_t head) const;

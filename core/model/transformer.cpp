@@ -259,4 +259,64 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
     return at::linear(x, m_lm_head).to(at::kFloat);
 }
 
+at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& position, at::Tensor& mask,
+                                     KvCache& cache) {
+    const ModelConfig& c = m_config;
+    const bool gpt2 = c.architecture == Architecture::Gpt2;
+    const int64_t h = c.hidden_size;
+    const int64_t group = c.num_heads / c.num_kv_heads;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+    mask.index_fill_(3, position, 0.0);
+    at::Tensor x = m_embed.index_select(0, token);
+    if (gpt2) x = x + m_pos_embed.index_select(0, position);
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        const Layer& L = m_layers[static_cast<size_t>(i)];
+        at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
+        at::Tensor q, k, v;
+        if (gpt2) {
+            std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split(h, -1);
+            q = parts[0];
+            k = parts[1];
+            v = parts[2];
+        } else {
+            q = at::linear(hs, L.wq, L.bq);
+            k = at::linear(hs, L.wk, L.bk);
+            v = at::linear(hs, L.wv, L.bv);
+        }
+        q = q.view({1, c.num_heads, c.head_dim}).transpose(0, 1);
+        k = k.view({1, c.num_kv_heads, c.head_dim}).transpose(0, 1);
+        v = v.view({1, c.num_kv_heads, c.head_dim}).transpose(0, 1);
+        if (!gpt2) applyRope(q, k, position);
+        LayerKv& kv = cache.layer(i);
+        at::Tensor keys = kv.denseCapacityKeys();      // [Hkv, capacity, D]
+        at::Tensor values = kv.denseCapacityValues();
+        keys.index_copy_(1, position, k);
+        values.index_copy_(1, position, v);
+        kv.denseCapacityPositions().index_copy_(0, position, position);
+        // GQA without repeating K/V: the group's query heads are the "rows" of one KV head.
+        at::Tensor qg = q.reshape({1, c.num_kv_heads, group, c.head_dim});
+        at::Tensor a;
+#if ATTNLAB_HAS_SDPA
+        a = at::scaled_dot_product_attention(qg, keys.unsqueeze(0), values.unsqueeze(0), mask,
+                                             0.0, false, scale);
+#else
+        at::Tensor scores = at::matmul(qg.to(at::kFloat), keys.unsqueeze(0).to(at::kFloat).transpose(-2, -1)) * scale;
+        a = at::matmul(at::softmax(scores + mask, -1).to(values.scalar_type()), values.unsqueeze(0));
+#endif
+        a = a.reshape({1, c.num_heads * c.head_dim});
+        x = x + at::linear(a, L.wo, L.bo);
+        hs = norm(x, L.norm2_w, L.norm2_b);
+        at::Tensor m;
+        if (gpt2) {
+            m = at::linear(activation(at::linear(hs, L.w_up, L.b_up)), L.w_down, L.b_down);
+        } else {
+            m = at::linear(activation(at::linear(hs, L.w_gate, L.b_gate)) * at::linear(hs, L.w_up, L.b_up), L.w_down,
+                           L.b_down);
+        }
+        x = x + m;
+    }
+    x = norm(x, m_final_w, m_final_b);
+    return at::linear(x, m_lm_head).to(at::kFloat);
+}
+
 }  // namespace attnlab

@@ -42,6 +42,13 @@ public:
     // Bytes of all weights on the device.
     int64_t weightBytes() const;
 
+    // One decode step with static shapes and no host synchronisation, so it can be captured in a
+    // CUDA graph: token, position: [1] int64 device tensors; mask: [1, 1, 1, capacity] float
+    // (0 = visible, -inf = not) over every layer's dense cache buffer, which must be reserved
+    // to `capacity` entries. Writes this step's K/V/position at `position` and un-masks it.
+    // Full attention only (no window, no strategy, no observer). Returns logits [1, vocab] float.
+    at::Tensor decodeStatic(const at::Tensor& token, const at::Tensor& position, at::Tensor& mask, KvCache& cache);
+
 private:
     struct Layer {
         at::Tensor norm1_w, norm1_b, norm2_w, norm2_b;

@@ -58,6 +58,25 @@ TEST_P(ParityTest, LogitsGreedyAndIdsMatchTransformers) {
     EXPECT_GT(index, 0);
 }
 
+// The static-shape decode step (what CUDA graphs replay on GPUs) must give the eager path's tokens.
+TEST_P(ParityTest, StaticDecodeStepMatchesTransformersGreedy) {
+    const std::string dir = parityDir() + "/" + GetParam();
+    auto golden = test::readJson(dir + "/golden.json");
+    auto model = Model::open(dir);
+    ASSERT_TRUE(model.isOk()) << model.error();
+    setenv("ATTNLAB_STATIC_DECODE", "1", 1);
+    for (const auto& prompt : golden.at("prompts")) {
+        GenerationSettings settings;
+        auto expected = prompt.at("greedy_new_ids").get<std::vector<int32_t>>();
+        settings.max_new_tokens = static_cast<int64_t>(expected.size());
+        settings.stop_at_eos = false;
+        auto gen = (*model)->generate(prompt.at("ids").get<std::vector<int32_t>>(), settings);
+        ASSERT_TRUE(gen.isOk()) << gen.error();
+        EXPECT_EQ(gen->output_ids, expected);
+    }
+    unsetenv("ATTNLAB_STATIC_DECODE");
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ParityTest, ::testing::ValuesIn(test::parityFamilies()),
                          [](const auto& info) { return info.param; });
 

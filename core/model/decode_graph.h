@@ -1,0 +1,35 @@
+// Decode steps with static shapes over a reserved dense cache, replayed as one CUDA graph per step
+// on CUDA builds (launch overhead, not bandwidth, is what holds small models back), and run
+// eagerly elsewhere (which is how CPU tests check the static path against the normal one).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+
+#include "core/model/kv_cache.h"
+
+namespace attnlab {
+
+class Transformer;
+
+class StaticDecoder {
+public:
+    // cache: dense, reserved to `capacity` entries per layer, holding `live` entries (the prompt).
+    StaticDecoder(Transformer& transformer, KvCache& cache, int64_t capacity, int64_t live);
+    ~StaticDecoder();
+
+    // Feeds `token` at `position` (== the number of live entries); returns logits [vocab] on the CPU.
+    at::Tensor step(int64_t token, int64_t position);
+    bool usesCudaGraph() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Whether generate() should decode through StaticDecoder: CUDA graphs on CUDA builds unless
+// ATTNLAB_NO_CUDA_GRAPH is set; anywhere when ATTNLAB_STATIC_DECODE=1 (tests).
+bool staticDecodeWanted(const at::Tensor& any_model_tensor);
+
+}  // namespace attnlab
