@@ -45,7 +45,7 @@ std::string npyHeader(const std::string& descr, const std::vector<int64_t>& shap
         if (i + 1 < shape.size()) dict += " ";
     }
     dict += "), }";
-    const size_t prefix_bytes = 6 + 2 + 2;  // magic, version 1.0, uint16 header length
+    const size_t prefix_bytes = 6 + 2 + 2;          // magic, version 1.0, uint16 header length
     size_t total = prefix_bytes + dict.size() + 1;  // + '\n'
     const size_t padding = (kAlignBytes - total % kAlignBytes) % kAlignBytes;
     dict.append(padding, ' ');
@@ -59,8 +59,8 @@ std::string npyHeader(const std::string& descr, const std::vector<int64_t>& shap
     return out + dict;
 }
 
-Status writeNpy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape,
-                const void* data, size_t bytes) {
+Status writeNpy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape, const void* data,
+                size_t bytes) {
     Result<std::string> descr = npyDescr(dtype);
     if (!descr) return Status::fail(path + ": " + descr.error());
     uint64_t numel = 1;

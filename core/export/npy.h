@@ -22,7 +22,7 @@ std::string npyHeader(const std::string& descr, const std::vector<int64_t>& shap
 
 // Writes `bytes` bytes of `dtype` data with `shape` to `path` (through a temporary file renamed into
 // place, so a failed write leaves no partial .npy). bytes must equal product(shape) * element size.
-Status writeNpy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape,
-                const void* data, size_t bytes);
+Status writeNpy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape, const void* data,
+                size_t bytes);
 
 }  // namespace attnlab

@@ -78,14 +78,10 @@ Result<ExportFormat> parseExportFormat(const std::string& name) {
 
 const char* exportFormatName(ExportFormat format) {
     switch (format) {
-    case ExportFormat::Jsonl:
-        return "jsonl";
-    case ExportFormat::Csv:
-        return "csv";
-    case ExportFormat::Npy:
-        return "npy";
-    default:
-        return "invalid";
+        case ExportFormat::Jsonl: return "jsonl";
+        case ExportFormat::Csv: return "csv";
+        case ExportFormat::Npy: return "npy";
+        default: return "invalid";
     }
 }
 
@@ -149,8 +145,8 @@ std::string csvField(const std::string& text) {
 }
 
 Status writeMetricsCsv(const std::vector<RunRecord>& runs, const std::string& path) {
-    static const std::vector<std::string> kFixed = {"id", "name", "status", "strategy", "model", "device", "started",
-                                                    "ended"};
+    static const std::vector<std::string> kFixed = {"id",    "name",   "status",  "strategy",
+                                                    "model", "device", "started", "ended"};
     std::set<std::string> metric_names;
     for (const RunRecord& run : runs) {
         for (const auto& metric : run.metrics) metric_names.insert(metric.first);
@@ -168,8 +164,14 @@ Status writeMetricsCsv(const std::vector<RunRecord>& runs, const std::string& pa
     }
     endRow(fields);
     for (const RunRecord& run : runs) {
-        fields = {std::to_string(run.id), run.name, run.status, run.strategy, run.model.path, run.device,
-                  isoUtcFromUnixMs(run.started_unix_ms), isoUtcFromUnixMs(run.ended_unix_ms)};
+        fields = {std::to_string(run.id),
+                  run.name,
+                  run.status,
+                  run.strategy,
+                  run.model.path,
+                  run.device,
+                  isoUtcFromUnixMs(run.started_unix_ms),
+                  isoUtcFromUnixMs(run.ended_unix_ms)};
         for (const std::string& name : metric_names) {
             auto found = run.metrics.find(name);
             fields.push_back(found != run.metrics.end() ? formatNumber(found->second) : std::string());
@@ -251,7 +253,8 @@ Result<ExportReport> exportSession(SessionStore& store, const ExportRequest& req
         const bool is_single = ids.size() == 1 && !request.run_ids.empty();
         const std::string stem = is_single ? "run-" + std::to_string(ids[0]) : sessionStem(store.path());
         const std::string path = request.out_dir + "/" + stem + "." + exportFormatName(request.format);
-        Status status = request.format == ExportFormat::Jsonl ? writeRunsJsonl(runs, path) : writeMetricsCsv(runs, path);
+        Status status =
+            request.format == ExportFormat::Jsonl ? writeRunsJsonl(runs, path) : writeMetricsCsv(runs, path);
         if (!status.isOk()) return status;
         report.files.push_back({is_single ? ids[0] : 0, path, request.format});
     }

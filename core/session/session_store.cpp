@@ -162,30 +162,23 @@ std::string describeSqlite(sqlite3* db, int rc) {
         return "the disk is full: no space left for the session file or its write-ahead log (" + detail + ")";
     }
     switch (primary) {
-    case SQLITE_READONLY:
-        return "the session file or its folder is read-only (" + detail + ")";
-    case SQLITE_IOERR:
-        return "an I/O error occurred while accessing the file (" + detail + ", SQLite code " +
-               std::to_string(extended) + (system_errno != 0 ? std::string(", ") + std::strerror(system_errno) : "") +
-               ")";
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return "the session is locked by another process that is writing to it; try again (" + detail + ")";
-    case SQLITE_CORRUPT:
-        return "the session file is damaged (" + detail + ")";
-    case SQLITE_NOTADB:
-        return "the file is not an SQLite database (" + detail + ")";
-    case SQLITE_CANTOPEN:
-        return "the file cannot be opened (" + detail +
-               (system_errno != 0 ? std::string(": ") + std::strerror(system_errno) : "") + ")";
-    case SQLITE_PERM:
-        return "permission denied (" + detail + ")";
-    case SQLITE_NOMEM:
-        return "out of memory (" + detail + ")";
-    case SQLITE_TOOBIG:
-        return "a value is larger than SQLite allows (" + detail + ")";
-    default:
-        return detail;
+        case SQLITE_READONLY: return "the session file or its folder is read-only (" + detail + ")";
+        case SQLITE_IOERR:
+            return "an I/O error occurred while accessing the file (" + detail + ", SQLite code " +
+                   std::to_string(extended) +
+                   (system_errno != 0 ? std::string(", ") + std::strerror(system_errno) : "") + ")";
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return "the session is locked by another process that is writing to it; try again (" + detail + ")";
+        case SQLITE_CORRUPT: return "the session file is damaged (" + detail + ")";
+        case SQLITE_NOTADB: return "the file is not an SQLite database (" + detail + ")";
+        case SQLITE_CANTOPEN:
+            return "the file cannot be opened (" + detail +
+                   (system_errno != 0 ? std::string(": ") + std::strerror(system_errno) : "") + ")";
+        case SQLITE_PERM: return "permission denied (" + detail + ")";
+        case SQLITE_NOMEM: return "out of memory (" + detail + ")";
+        case SQLITE_TOOBIG: return "a value is larger than SQLite allows (" + detail + ")";
+        default: return detail;
     }
 }
 
@@ -346,11 +339,15 @@ Status checkHeader(const std::string& path, int64_t size_bytes, bool has_nonempt
     for (size_t i = 0; i < got; ++i) is_all_zero = is_all_zero && header[i] == 0;
     if (got >= 16 && std::memcmp(header, kSqliteMagic, 16) != 0) {
         if (is_all_zero) {
-            return Status::fail(path + ": the file starts with zero bytes; it is not an SQLite database (zeroed or "
-                                       "damaged?), so it is not an attnlab session." + kUntouched);
+            return Status::fail(path +
+                                ": the file starts with zero bytes; it is not an SQLite database (zeroed or "
+                                "damaged?), so it is not an attnlab session." +
+                                kUntouched);
         }
-        return Status::fail(path + ": not an SQLite database (no 'SQLite format 3' header), so not an attnlab "
-                                   "session." + kUntouched);
+        return Status::fail(path +
+                            ": not an SQLite database (no 'SQLite format 3' header), so not an attnlab "
+                            "session." +
+                            kUntouched);
     }
     if (got < static_cast<size_t>(kHeaderBytes)) {
         return Status::fail(path + ": the file is too short (" + std::to_string(size_bytes) +
@@ -454,8 +451,8 @@ Result<int> validateReadOnly(const std::string& path, const SessionOpenOptions& 
         std::string what = "not an attnlab session (SQLite application_id is " +
                            hex32(static_cast<uint32_t>(*application_id)) + ", attnlab sessions have " +
                            hex32(kSessionApplicationId) + ")";
-        if (!tables->empty()) what += "; it is an SQLite database of another program, with tables " +
-                                      joinStrings(*tables, ", ");
+        if (!tables->empty())
+            what += "; it is an SQLite database of another program, with tables " + joinStrings(*tables, ", ");
         return refuse(what + ".");
     }
     if (*version > kSessionSchemaVersion) {
@@ -552,8 +549,8 @@ Status migrate(sqlite3* db, const std::string& path, int from_version, std::stri
     for (int v = from_version; v < kSessionSchemaVersion; ++v) {
         Status applied = kMigrations[v].apply(db);
         if (!applied.isOk()) {
-            return Status::fail(path + ": migration of the session from schema version " + std::to_string(v) +
-                                " to " + std::to_string(v + 1) + " (" + kMigrations[v].description +
+            return Status::fail(path + ": migration of the session from schema version " + std::to_string(v) + " to " +
+                                std::to_string(v + 1) + " (" + kMigrations[v].description +
                                 ") failed: " + applied.error() + ". The file was left at version " +
                                 std::to_string(from_version) + "; a copy is at " + backup + ".");
         }
@@ -587,8 +584,7 @@ Result<bool> createSessionFile(const std::string& path, const SessionOpenOptions
         ::unlink((temp + "-journal").c_str());
     };
     {
-        Result<sqlite3*> opened =
-            openConnection(temp, "", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options);
+        Result<sqlite3*> opened = openConnection(temp, "", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options);
         if (!opened) {
             removeTemp();
             return Status::fail(path + ": cannot create the session file in " + directoryOf(path) + ": " +
@@ -596,9 +592,9 @@ Result<bool> createSessionFile(const std::string& path, const SessionOpenOptions
         }
         ConnectionCloser closer{*opened};
         sqlite3* db = *opened;
-        const std::string sql = "PRAGMA application_id = " + std::to_string(kSessionApplicationId) +
-                                "; BEGIN; " + kSchemaV1 +
-                                "PRAGMA user_version = " + std::to_string(kSessionSchemaVersion) + "; COMMIT;";
+        const std::string sql = "PRAGMA application_id = " + std::to_string(kSessionApplicationId) + "; BEGIN; " +
+                                kSchemaV1 + "PRAGMA user_version = " + std::to_string(kSessionSchemaVersion) +
+                                "; COMMIT;";
         const int rc = execSql(db, sql);
         if (rc != SQLITE_OK) {
             const std::string message = describeSqlite(db, rc);
@@ -661,7 +657,8 @@ Status packBlob(const BlobRecord& blob, PackedBlob* packed) {
     packed->compressed.resize(bound);
     const int rc = compress2(packed->compressed.data(), &bound, blob.bytes.data(),
                              static_cast<uLong>(blob.bytes.size()), kZlibLevel);
-    if (rc != Z_OK) return Status::fail("cannot compress blob '" + blob.name + "' (zlib error " + std::to_string(rc) + ")");
+    if (rc != Z_OK)
+        return Status::fail("cannot compress blob '" + blob.name + "' (zlib error " + std::to_string(rc) + ")");
     if (bound < blob.bytes.size()) {
         packed->compressed.resize(bound);
         packed->codec = BlobCodec::Zlib;
@@ -676,18 +673,25 @@ Status unpackBlob(int64_t run_id, const std::string& name, int64_t codec, int64_
                   const void* data, int64_t stored_bytes, std::vector<uint8_t>* out) {
     const std::string where = "blob '" + name + "' of run " + std::to_string(run_id);
     if (raw_bytes < 0) return Status::fail(where + " is damaged (negative size)");
+    // zlib cannot expand data by more than about 1032:1; a larger claim is damage, not a reason to allocate.
+    if (codec == static_cast<int>(BlobCodec::Zlib) && raw_bytes / 1100 > stored_bytes + 1024) {
+        return Status::fail(where + " is damaged (its size does not match its compressed data)");
+    }
+    if (codec == static_cast<int>(BlobCodec::Raw) && stored_bytes != raw_bytes) {
+        return Status::fail(where + " is damaged (size mismatch)");
+    }
+    if (codec != static_cast<int>(BlobCodec::Raw) && codec != static_cast<int>(BlobCodec::Zlib)) {
+        return Status::fail(where + " uses codec " + std::to_string(codec) + ", unknown to this attnlab");
+    }
     out->assign(static_cast<size_t>(raw_bytes), 0);
     if (codec == static_cast<int>(BlobCodec::Raw)) {
-        if (stored_bytes != raw_bytes) return Status::fail(where + " is damaged (size mismatch)");
         if (raw_bytes > 0) std::memcpy(out->data(), data, static_cast<size_t>(raw_bytes));
-    } else if (codec == static_cast<int>(BlobCodec::Zlib)) {
+    } else {
         uLongf got = static_cast<uLongf>(raw_bytes);
         const int rc = uncompress(out->data(), &got, static_cast<const Bytef*>(data), static_cast<uLong>(stored_bytes));
         if (rc != Z_OK || got != static_cast<uLongf>(raw_bytes)) {
             return Status::fail(where + " is damaged (cannot decompress it, zlib error " + std::to_string(rc) + ")");
         }
-    } else {
-        return Status::fail(where + " uses codec " + std::to_string(codec) + ", unknown to this attnlab");
     }
     if (checksum(out->data(), out->size()) != crc) return Status::fail(where + " is damaged (checksum mismatch)");
     return Status::ok();
@@ -716,6 +720,11 @@ Status validateRecord(const RunRecord& run) {
         if (blob.name.empty()) return Status::fail("a blob has an empty name");
         if (!names.insert(blob.name).second) return Status::fail("two blobs are named '" + blob.name + "'");
         if (blob.dtype.empty()) return Status::fail("blob '" + blob.name + "' has no dtype");
+        for (char c : blob.dtype) {
+            if (c <= ' ' || c > '~' || c == '"' || c == '\\') {
+                return Status::fail("blob '" + blob.name + "' has a dtype that is not a plain ASCII word");
+            }
+        }
         int64_t numel = 1;
         bool is_overflow = false;
         for (int64_t dim : blob.shape) {
@@ -755,8 +764,8 @@ std::string isoUtcFromUnixMs(int64_t unix_ms) {
     struct tm parts;
     if (gmtime_r(&time, &parts) == nullptr) return {};
     char buffer[64];
-    std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900,
-                  parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
+    std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                  parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
     return buffer;
 }
 
@@ -979,7 +988,8 @@ Result<int64_t> SessionStore::saveRun(const RunRecord& run) {
         if (Status status = packBlob(run.blobs[i], &packed[i]); !status.isOk()) {
             return Result<int64_t>::fail(m_path + ": " + what + ": " + status.error());
         }
-        const size_t stored = packed[i].codec == BlobCodec::Raw ? run.blobs[i].bytes.size() : packed[i].compressed.size();
+        const size_t stored =
+            packed[i].codec == BlobCodec::Raw ? run.blobs[i].bytes.size() : packed[i].compressed.size();
         if (stored > static_cast<size_t>(max_value_bytes)) {
             return Result<int64_t>::fail(m_path + ": " + what + ": blob '" + run.blobs[i].name + "' needs " +
                                          std::to_string(stored) + " bytes; one blob may hold at most " +
@@ -1038,7 +1048,8 @@ Result<int64_t> SessionStore::saveRun(const RunRecord& run) {
     if (rc != SQLITE_DONE) return failed(rc);
     const int64_t run_id = sqlite3_last_insert_rowid(m_db);
 
-    Statement insert_output(m_db, "INSERT INTO outputs(run_id, prompt_ids, output_ids, output_text) VALUES(?, ?, ?, ?)");
+    Statement insert_output(m_db,
+                            "INSERT INTO outputs(run_id, prompt_ids, output_ids, output_text) VALUES(?, ?, ?, ?)");
     if (!insert_output.isPrepared()) return failed(insert_output.prepareCode());
     insert_output.bindInt(1, run_id);
     insert_output.bindBlob(2, run.prompt_ids.data(), run.prompt_ids.size() * sizeof(int32_t));
@@ -1124,8 +1135,9 @@ Status readBlobRow(sqlite3* db, const Statement& stmt, int64_t run_id, bool incl
     blob->name = stmt.columnText(0);
     if (Status header = parseBlobHeader(run_id, blob->name, stmt.columnText(1), blob); !header.isOk()) return header;
     if (!include_bytes) return Status::ok();
-    return unpackBlob(run_id, blob->name, stmt.columnInt(2), stmt.columnInt(3), static_cast<uint32_t>(stmt.columnInt(4)),
-                      stmt.columnBlobPointer(5), stmt.columnBytes(5), &blob->bytes);
+    return unpackBlob(run_id, blob->name, stmt.columnInt(2), stmt.columnInt(3),
+                      static_cast<uint32_t>(stmt.columnInt(4)), stmt.columnBlobPointer(5), stmt.columnBytes(5),
+                      &blob->bytes);
 }
 
 }  // namespace
@@ -1138,10 +1150,11 @@ Result<RunRecord> SessionStore::loadRun(int64_t run_id, bool include_blob_bytes)
     int rc = transaction.begin("BEGIN");
     if (rc != SQLITE_OK) return failed(describeSqlite(m_db, rc));
 
-    Statement stmt(m_db,
-                   "SELECT r.name, r.spec_json, r.strategy, r.status, r.started_unix_ms, r.ended_unix_ms, r.device,"
-                   " r.versions_json, r.note, r.output_count, r.metric_count, r.blob_count, m.id, m.path,"
-                   " m.architecture, m.content_hash FROM runs r LEFT JOIN models m ON m.id = r.model_id WHERE r.id = ?");
+    Statement stmt(
+        m_db,
+        "SELECT r.name, r.spec_json, r.strategy, r.status, r.started_unix_ms, r.ended_unix_ms, r.device,"
+        " r.versions_json, r.note, r.output_count, r.metric_count, r.blob_count, m.id, m.path,"
+        " m.architecture, m.content_hash FROM runs r LEFT JOIN models m ON m.id = r.model_id WHERE r.id = ?");
     if (!stmt.isPrepared()) return failed(describeSqlite(m_db, stmt.prepareCode()));
     stmt.bindInt(1, run_id);
     rc = stmt.step();
@@ -1210,7 +1223,8 @@ Result<RunRecord> SessionStore::loadRun(int64_t run_id, bool include_blob_bytes)
 }
 
 Result<BlobRecord> SessionStore::loadBlob(int64_t run_id, const std::string& name) {
-    Statement stmt(m_db, "SELECT name, header_json, codec, raw_bytes, crc32, data FROM blobs WHERE run_id = ? AND name = ?");
+    Statement stmt(m_db,
+                   "SELECT name, header_json, codec, raw_bytes, crc32, data FROM blobs WHERE run_id = ? AND name = ?");
     if (!stmt.isPrepared()) return failStatus("cannot load blob '" + name + "'");
     stmt.bindInt(1, run_id);
     stmt.bindText(2, name);
@@ -1239,7 +1253,8 @@ Result<std::vector<int64_t>> SessionStore::runIds() {
 Result<std::vector<RunSummary>> SessionStore::listRuns(const RunFilter& filter) {
     std::string sql =
         "SELECT r.id, r.name, r.strategy, r.status, r.started_unix_ms, r.ended_unix_ms, r.device, r.note,"
-        " r.blob_count, m.id, m.path, m.architecture, m.content_hash FROM runs r LEFT JOIN models m ON m.id = r.model_id"
+        " r.blob_count, m.id, m.path, m.architecture, m.content_hash FROM runs r LEFT JOIN models m ON m.id = "
+        "r.model_id"
         " WHERE 1";
     if (filter.status) sql += " AND r.status = ?1";
     if (!filter.strategy_contains.empty()) sql += " AND instr(r.strategy, ?2) > 0";
@@ -1270,7 +1285,8 @@ Result<std::vector<RunSummary>> SessionStore::listRuns(const RunFilter& filter) 
         run.device = stmt.columnText(6);
         run.note = stmt.columnText(7);
         run.blob_count = stmt.columnInt(8);
-        if (!stmt.isNull(9)) run.model = {stmt.columnInt(9), stmt.columnText(10), stmt.columnText(11), stmt.columnText(12)};
+        if (!stmt.isNull(9))
+            run.model = {stmt.columnInt(9), stmt.columnText(10), stmt.columnText(11), stmt.columnText(12)};
         runs.push_back(std::move(run));
     }
     if (rc != SQLITE_DONE) return failStatus("cannot list runs");
@@ -1323,7 +1339,8 @@ Status SessionStore::tagRun(int64_t run_id, const std::string& tag) {
     if (Status writable = requireWritable(what); !writable.isOk()) return writable;
     if (tag.empty()) return Status::fail(m_path + ": " + what + ": the tag is empty");
     if (Status exists = requireRun(run_id, what); !exists.isOk()) return exists;
-    if (runEdit(m_db, "INSERT OR IGNORE INTO tags(tag, run_id) VALUES(?, ?)", &tag, run_id) < 0) return failStatus(what);
+    if (runEdit(m_db, "INSERT OR IGNORE INTO tags(tag, run_id) VALUES(?, ?)", &tag, run_id) < 0)
+        return failStatus(what);
     return Status::ok();
 }
 
@@ -1391,7 +1408,8 @@ Result<std::vector<ArtifactRecord>> SessionStore::listArtifacts(std::optional<in
 Status SessionStore::vacuum() {
     if (Status writable = requireWritable("cannot compact the session"); !writable.isOk()) return writable;
     int rc = execSql(m_db, "VACUUM");
-    if (rc != SQLITE_OK) return failStatus("cannot compact the session (VACUUM needs free space about the file's size)");
+    if (rc != SQLITE_OK)
+        return failStatus("cannot compact the session (VACUUM needs free space about the file's size)");
     rc = execSql(m_db, "PRAGMA wal_checkpoint(TRUNCATE)");
     if (rc != SQLITE_OK) return failStatus("cannot checkpoint the session after compacting it");
     return Status::ok();
@@ -1419,12 +1437,11 @@ Status SessionStore::verify(bool check_blob_checksums) {
     while ((rc = counts.step()) == SQLITE_ROW) {
         if (counts.columnInt(1) != counts.columnInt(2) || counts.columnInt(3) != counts.columnInt(4) ||
             counts.columnInt(5) != counts.columnInt(6)) {
-            return Status::fail(m_path + ": run " + std::to_string(counts.columnInt(0)) +
-                                " is incomplete (outputs " + std::to_string(counts.columnInt(2)) + "/" +
-                                std::to_string(counts.columnInt(1)) + ", metrics " +
-                                std::to_string(counts.columnInt(4)) + "/" + std::to_string(counts.columnInt(3)) +
-                                ", blobs " + std::to_string(counts.columnInt(6)) + "/" +
-                                std::to_string(counts.columnInt(5)) + ")");
+            return Status::fail(m_path + ": run " + std::to_string(counts.columnInt(0)) + " is incomplete (outputs " +
+                                std::to_string(counts.columnInt(2)) + "/" + std::to_string(counts.columnInt(1)) +
+                                ", metrics " + std::to_string(counts.columnInt(4)) + "/" +
+                                std::to_string(counts.columnInt(3)) + ", blobs " + std::to_string(counts.columnInt(6)) +
+                                "/" + std::to_string(counts.columnInt(5)) + ")");
         }
     }
     if (rc != SQLITE_DONE) return failStatus("cannot verify the session");

@@ -58,15 +58,15 @@ struct BlobRecord {
 };
 
 struct RunRecord {
-    int64_t id = 0;    // set by loadRun/listRuns; ignored by saveRun
-    std::string name;  // user-facing label (renameRun); may be empty
-    std::string spec_json;      // the full run spec as JSON text (stored verbatim)
-    std::string strategy;       // strategy spec string, e.g. "snapkv:budget=1024,window=32"
-    std::string status;         // e.g. "ok", "failed", "cancelled"
+    int64_t id = 0;               // set by loadRun/listRuns; ignored by saveRun
+    std::string name;             // user-facing label (renameRun); may be empty
+    std::string spec_json;        // the full run spec as JSON text (stored verbatim)
+    std::string strategy;         // strategy spec string, e.g. "snapkv:budget=1024,window=32"
+    std::string status;           // e.g. "ok", "failed", "cancelled"
     int64_t started_unix_ms = 0;  // 0 = unknown
     int64_t ended_unix_ms = 0;    // 0 = unknown / not ended
-    std::string device;         // e.g. "cpu", "cuda:0 (NVIDIA H200)"
-    std::string versions_json;  // attnlab, LibTorch, plugin versions as JSON text (stored verbatim)
+    std::string device;           // e.g. "cpu", "cuda:0 (NVIDIA H200)"
+    std::string versions_json;    // attnlab, LibTorch, plugin versions as JSON text (stored verbatim)
     // saveRun: a model with id > 0 must exist in the session; otherwise a non-empty path is looked up by
     // (path, content_hash) and added if missing; an empty path stores no model. loadRun fills it in.
     ModelRecord model;
@@ -76,8 +76,8 @@ struct RunRecord {
     // NaN round-trips (stored as NULL), so do +-inf; -0.0 reads back as 0.0 (SQLite stores integral
     // REALs as integers).
     std::map<std::string, double> metrics;
-    std::vector<BlobRecord> blobs;          // loadRun returns them in the order saved
-    std::vector<std::string> tags;          // a set: loadRun returns them sorted, without duplicates
+    std::vector<BlobRecord> blobs;  // loadRun returns them in the order saved
+    std::vector<std::string> tags;  // a set: loadRun returns them sorted, without duplicates
     std::string note;
 };
 
@@ -103,21 +103,22 @@ struct RunFilter {
     std::string strategy_contains;      // substring of the strategy spec (case-sensitive)
     std::optional<std::string> tag;     // has this tag
     std::optional<int64_t> model_id;
-    std::string model_path_contains;    // substring of the model path
+    std::string model_path_contains;  // substring of the model path
 };
 
 struct ArtifactRecord {
     int64_t id = 0;
     int64_t run_id = 0;  // 0 = an export of several runs / the whole session
     std::string path;
-    std::string format;  // "jsonl", "csv", "npy", "png", ...
+    std::string format;           // "jsonl", "csv", "npy", "png", ...
     int64_t created_unix_ms = 0;  // 0 on add = now
 };
 
 struct SessionOpenOptions {
     bool create_if_missing = false;
-    // Never writes: no migration (an older file is refused with a message), no saves. A file on a
-    // read-only medium opened without this flag is also read-only (isReadOnly()), and saves fail.
+    // Never writes to the session: no migration (an older file is refused with a message), no saves.
+    // Like any SQLite reader of a WAL file it may leave empty -wal/-shm files beside a valid session.
+    // A file on a read-only medium opened without this flag is also read-only (isReadOnly()).
     bool read_only = false;
     bool check_integrity = true;  // PRAGMA quick_check before the file is opened for writing
     int busy_timeout_ms = 5000;
@@ -127,7 +128,8 @@ struct SessionOpenOptions {
 class SessionStore {
 public:
     // Creates a new session file; fails if `path` exists. The file appears atomically (it is built under
-    // a temporary name and linked into place), so a crash never leaves a half-created session.
+    // a temporary name and linked into place), so a crash never leaves a half-created session (at most
+    // a stray `<path>.creating-*` file).
     static Result<SessionStore> create(const std::string& path, SessionOpenOptions options = {});
     // Opens an existing session (or creates it with options.create_if_missing): validates, migrates an
     // older schema after writing `<path>.v<N>.bak`, switches to WAL and foreign keys.

@@ -45,7 +45,9 @@ public:
             vfs.xRandomness = [](sqlite3_vfs*, int n, char* out) { return realVfs()->xRandomness(realVfs(), n, out); };
             vfs.xSleep = [](sqlite3_vfs*, int us) { return realVfs()->xSleep(realVfs(), us); };
             vfs.xCurrentTime = [](sqlite3_vfs*, double* out) { return realVfs()->xCurrentTime(realVfs(), out); };
-            vfs.xGetLastError = [](sqlite3_vfs*, int n, char* out) { return realVfs()->xGetLastError(realVfs(), n, out); };
+            vfs.xGetLastError = [](sqlite3_vfs*, int n, char* out) {
+                return realVfs()->xGetLastError(realVfs(), n, out);
+            };
             vfs.xCurrentTimeInt64 = [](sqlite3_vfs*, sqlite3_int64* out) {
                 return realVfs()->xCurrentTimeInt64(realVfs(), out);
             };

@@ -99,8 +99,8 @@ TEST(SessionStore, SpecialValuesRoundTrip) {
     SessionStore store = createStore(dir.file("s.session"));
     RunRecord run;
     run.spec_json = "not json at all";
-    run.metrics = {{"nan", std::nan("")}, {"inf", INFINITY}, {"-inf", -INFINITY}, {"tiny", 4.9e-324},
-                   {"neg0", -0.0}, {"big", 1.7976931348623157e308}};
+    run.metrics = {{"nan", std::nan("")}, {"inf", INFINITY}, {"-inf", -INFINITY},
+                   {"tiny", 4.9e-324},    {"neg0", -0.0},    {"big", 1.7976931348623157e308}};
     run.blobs.push_back({"empty", "F32", {0, 4}, {}});
     run.blobs.push_back({"scalar", "I64", {}, std::vector<uint8_t>(8, 0xAB)});
     run.blobs.push_back({"opaque", "bytes", {3}, {0, 0, 0}});
@@ -259,8 +259,8 @@ TEST(SessionStore, RenameTagNoteDeleteAndArtifacts) {
     EXPECT_FALSE(store.loadRun(first).isOk());
     EXPECT_TRUE(store.loadRun(second).isOk());
     for (const char* table : {"outputs", "metrics", "blobs", "tags", "artifacts"}) {
-        EXPECT_EQ(rawInt(path, std::string("SELECT count(*) FROM ") + table + " WHERE run_id = " + std::to_string(first)),
-                  0)
+        EXPECT_EQ(
+            rawInt(path, std::string("SELECT count(*) FROM ") + table + " WHERE run_id = " + std::to_string(first)), 0)
             << table;
     }
     const int64_t third = *store.saveRun(test::makeTestRun(3, 2));
@@ -280,7 +280,8 @@ TEST(SessionStore, VacuumShrinksAndKeepsRuns) {
     EXPECT_LT(std::filesystem::file_size(path), size_before);
     EXPECT_EQ(std::filesystem::file_size(path + "-wal"), 0u);
     for (size_t i = 1; i < ids.size(); i += 2) {
-        EXPECT_EQ(test::runDifference(test::makeTestRun(5, static_cast<int64_t>(i), 60000), *store.loadRun(ids[i])), "");
+        EXPECT_EQ(test::runDifference(test::makeTestRun(5, static_cast<int64_t>(i), 60000), *store.loadRun(ids[i])),
+                  "");
     }
     EXPECT_TRUE(store.verify().isOk());
 }
@@ -307,8 +308,9 @@ TEST(SessionStore, VerifyAndLoadDetectTampering) {
         ASSERT_FALSE(loaded.isOk());
         EXPECT_NE(loaded.error().find("incomplete"), std::string::npos) << loaded.error();
     }
-    rawExec(path, "INSERT INTO metrics VALUES(" + std::to_string(id) + ", 'a', 1.0);"
-                  "UPDATE blobs SET crc32 = crc32 + 1");
+    rawExec(path, "INSERT INTO metrics VALUES(" + std::to_string(id) +
+                      ", 'a', 1.0);"
+                      "UPDATE blobs SET crc32 = crc32 + 1");
     Result<SessionStore> store = SessionStore::open(path);
     ASSERT_TRUE(store.isOk()) << store.error();
     Result<RunRecord> loaded = store->loadRun(id);
@@ -316,6 +318,15 @@ TEST(SessionStore, VerifyAndLoadDetectTampering) {
     EXPECT_NE(loaded.error().find("checksum mismatch"), std::string::npos) << loaded.error();
     EXPECT_FALSE(store->verify().isOk());
     EXPECT_TRUE(store->verify(false).isOk());
+
+    // A damaged size must be reported, not allocated.
+    store = Result<SessionStore>::fail("closed");
+    rawExec(path, "UPDATE blobs SET crc32 = crc32 - 1, raw_bytes = 1000000000000");
+    store = SessionStore::open(path);
+    ASSERT_TRUE(store.isOk()) << store.error();
+    loaded = store->loadRun(id);
+    ASSERT_FALSE(loaded.isOk());
+    EXPECT_NE(loaded.error().find("damaged"), std::string::npos) << loaded.error();
 }
 
 TEST(SessionStore, ReadOnlyOpenReadsButNeverWrites) {
@@ -349,25 +360,24 @@ TEST(SessionStore, ReadOnlyOpenReadsButNeverWrites) {
 // Builds a file of every earlier schema version, as that version's attnlab wrote it. Version 0 is the
 // layout described in session_store.cpp.
 void writeVersion0(const std::string& path, const std::string& second_metrics_json = "{\"ttft_ms\": 2.0}") {
-    rawExec(path, "PRAGMA application_id = " + std::to_string(kSessionApplicationId) + ";"
-                  "CREATE TABLE runs(id INTEGER PRIMARY KEY, spec TEXT NOT NULL, strategy TEXT NOT NULL,"
-                  " status TEXT NOT NULL, started TEXT, ended TEXT, device TEXT, output_text TEXT,"
-                  " metrics_json TEXT, note TEXT);"
-                  "INSERT INTO runs VALUES(1, '{\"prompt\":\"hi\"}', 'snapkv:budget=64', 'ok',"
-                  " '2024-05-01T12:34:56.789Z', '2024-05-01T12:34:57.000Z', 'cpu', 'hello, world',"
-                  " '{\"ttft_ms\": 12.5, \"accuracy\": 1, \"label\": \"x\"}', 'first');"
-                  "INSERT INTO runs VALUES(3, '{}', 'full', 'failed', NULL, NULL, NULL, NULL, '" +
-                      second_metrics_json + "', NULL);"
-                  "PRAGMA user_version = 0;");
+    rawExec(path, "PRAGMA application_id = " + std::to_string(kSessionApplicationId) +
+                      ";"
+                      "CREATE TABLE runs(id INTEGER PRIMARY KEY, spec TEXT NOT NULL, strategy TEXT NOT NULL,"
+                      " status TEXT NOT NULL, started TEXT, ended TEXT, device TEXT, output_text TEXT,"
+                      " metrics_json TEXT, note TEXT);"
+                      "INSERT INTO runs VALUES(1, '{\"prompt\":\"hi\"}', 'snapkv:budget=64', 'ok',"
+                      " '2024-05-01T12:34:56.789Z', '2024-05-01T12:34:57.000Z', 'cpu', 'hello, world',"
+                      " '{\"ttft_ms\": 12.5, \"accuracy\": 1, \"label\": \"x\"}', 'first');"
+                      "INSERT INTO runs VALUES(3, '{}', 'full', 'failed', NULL, NULL, NULL, NULL, '" +
+                      second_metrics_json +
+                      "', NULL);"
+                      "PRAGMA user_version = 0;");
 }
 
 void writeVersion(int version, const std::string& path) {
     switch (version) {
-    case 0:
-        writeVersion0(path);
-        return;
-    default:
-        FAIL() << "no fixture for session schema version " << version << "; add one with its migration";
+        case 0: writeVersion0(path); return;
+        default: FAIL() << "no fixture for session schema version " << version << "; add one with its migration";
     }
 }
 
@@ -572,7 +582,8 @@ TEST(SessionCorruptFiles, DamagedPageFailsTheIntegrityCheck) {
 TEST(SessionCorruptFiles, ForeignAndNewerDatabases) {
     TempDir dir;
     const std::string foreign = dir.file("places.sqlite");
-    rawExec(foreign, "CREATE TABLE moz_places(id INTEGER PRIMARY KEY, url TEXT); INSERT INTO moz_places VALUES(1, 'x');");
+    rawExec(foreign,
+            "CREATE TABLE moz_places(id INTEGER PRIMARY KEY, url TEXT); INSERT INTO moz_places VALUES(1, 'x');");
     expectRefusedUntouched(foreign, "not an attnlab session");
     EXPECT_NE(SessionStore::open(foreign).error().find("moz_places"), std::string::npos);
 
@@ -587,8 +598,8 @@ TEST(SessionCorruptFiles, ForeignAndNewerDatabases) {
 
     const std::string newer = dir.file("newer.session");
     { SessionStore store = createStore(newer); }
-    rawExec(newer, "PRAGMA journal_mode = DELETE; PRAGMA user_version = " +
-                       std::to_string(kSessionSchemaVersion + 1) + ";");
+    rawExec(newer,
+            "PRAGMA journal_mode = DELETE; PRAGMA user_version = " + std::to_string(kSessionSchemaVersion + 1) + ";");
     expectRefusedUntouched(newer, "newer attnlab");
 }
 

@@ -28,8 +28,8 @@ inline RunRecord makeTestRun(uint64_t seed, int64_t seq, size_t max_blob_bytes =
     auto pick = [&](uint64_t n) { return static_cast<int64_t>(rng() % n); };
     static const char* kStrategies[] = {"full", "snapkv:budget=1024,window=32", "streamingllm:sink=4,window=256",
                                         "duo:ratio=0.5", "quest:page=16,budget=512"};
-    static const char* kMetrics[] = {"ttft_ms", "decode_ms", "tokens_per_s", "kv_bytes", "kv_peak_bytes",
-                                     "accuracy", "rouge_l", "ppl", "id", "a,b \"quoted\""};
+    static const char* kMetrics[] = {"ttft_ms",  "decode_ms", "tokens_per_s", "kv_bytes", "kv_peak_bytes",
+                                     "accuracy", "rouge_l",   "ppl",          "id",       "a,b \"quoted\""};
     static const char* kTags[] = {"baseline", "paper", "sweep-1", "long context", "ünïcode"};
     RunRecord run;
     run.name = pick(3) == 0 ? "" : "run " + std::to_string(seq);
