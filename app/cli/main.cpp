@@ -169,7 +169,10 @@ int cmdGenerate(int argc, char** argv) {
                {"output_ids", r.output_ids},
                {"output_text", r.output_text},
                {"stop_reason", r.stop_reason},
-               {"timings", {{"prefill_ms", r.prefill_ms}, {"decode_ms_per_token", r.decode_ms_per_token}}},
+               {"timings",
+                {{"prefill_ms", r.prefill_ms},
+                 {"decode_ms_per_token", r.decode_ms_per_token},
+                 {"decode_setup_ms", r.decode_setup_ms}}},
                {"kv_bytes", r.kv_bytes},
                {"kv_peak_bytes", r.kv_peak_bytes},
                {"model", infoJson(model->info())}};

@@ -293,8 +293,12 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
         // Full attention without a window decodes with static shapes (a CUDA graph per step on GPUs).
         std::unique_ptr<StaticDecoder> static_decoder;
         if (!hooks.strategy && c.sliding_window == 0 && staticDecodeWanted(ids) && cache.layer(0).isDense() &&
-            cache.layer(0).denseCapacity() >= max_total && max_total > prompt_len)
+            cache.layer(0).denseCapacity() >= max_total && max_total > prompt_len) {
+            auto setup_start = Clock::now();
             static_decoder = std::make_unique<StaticDecoder>(tf, cache, max_total, prompt_len);
+            static_decoder->prepare(prompt_len);
+            result.decode_setup_ms = msSince(setup_start);
+        }
 
         result.stop_reason = "length";
         auto decode_start = Clock::now();

@@ -93,6 +93,7 @@ struct GenerationResult {
     std::string stop_reason;  // "eos", "length", "context", "cancelled"
     double prefill_ms = 0;
     double decode_ms_per_token = 0;
+    double decode_setup_ms = 0;  // static decode set-up (CUDA graph capture), outside both timers
     int64_t decode_tokens = 0;
     int64_t kv_bytes = 0;       // K/V bytes allocated at the end
     int64_t kv_peak_bytes = 0;  // largest K/V allocation during the run

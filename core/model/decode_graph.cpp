@@ -7,6 +7,7 @@
 #include "core/model/transformer.h"
 
 #if ATTNLAB_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -55,28 +56,52 @@ StaticDecoder::~StaticDecoder() = default;
 
 bool StaticDecoder::usesCudaGraph() const { return m_impl->use_graph; }
 
+void StaticDecoder::prepare(int64_t position) {
+#if ATTNLAB_WITH_CUDA
+    Impl& s = *m_impl;
+    if (!s.use_graph || s.captured) return;
+    // A dummy token at the next position: the real step rewrites the same K/V slot before reading it.
+    s.token.fill_(0);
+    s.position.fill_(position);
+    capture();
+#else
+    (void)position;
+#endif
+}
+
+void StaticDecoder::capture() {
+#if ATTNLAB_WITH_CUDA
+    Impl& s = *m_impl;
+    // Capture on a side stream after one eager warm-up of the same step (it writes the same K/V
+    // at the same position, so running it twice changes nothing).
+    c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream();
+    c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+    at::cuda::CUDAEvent before;
+    before.record(main);
+    before.block(side);
+    {
+        c10::cuda::CUDAStreamGuard guard(side);
+        s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
+        s.graph = std::make_unique<at::cuda::CUDAGraph>();
+        s.graph->capture_begin();
+        s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
+        s.graph->capture_end();
+    }
+    at::cuda::CUDAEvent after;
+    after.record(side);
+    after.block(main);
+    s.captured = true;
+#endif
+}
+
 at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
     Impl& s = *m_impl;
     s.token.fill_(token);
     s.position.fill_(position);
 #if ATTNLAB_WITH_CUDA
     if (s.use_graph) {
-        if (!s.captured) {
-            // Capture on a side stream after one eager warm-up of the same step (it writes the
-            // same K/V at the same position, so running it twice changes nothing).
-            c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
-            side.wait(c10::cuda::getCurrentCUDAStream());
-            {
-                c10::cuda::CUDAStreamGuard guard(side);
-                s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
-                s.graph = std::make_unique<at::cuda::CUDAGraph>();
-                s.graph->capture_begin();
-                s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
-                s.graph->capture_end();
-            }
-            c10::cuda::getCurrentCUDAStream().wait(side);
-            s.captured = true;
-        }
+        if (!s.captured) capture();
+        s.graph->replay();
         s.graph->replay();
     } else {
         s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);

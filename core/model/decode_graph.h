@@ -19,11 +19,15 @@ public:
     StaticDecoder(Transformer& transformer, KvCache& cache, int64_t capacity, int64_t live);
     ~StaticDecoder();
 
+    // Captures the CUDA graph ahead of the first step (no-op elsewhere), so decode timings hold
+    // only replays. `position` is the first decode position.
+    void prepare(int64_t position);
     // Feeds `token` at `position` (== the number of live entries); returns logits [vocab] on the CPU.
     at::Tensor step(int64_t token, int64_t position);
     bool usesCudaGraph() const;
 
 private:
+    void capture();
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
         settings.max_new_tokens = new_tokens;
         settings.stop_at_eos = false;
         (*model)->generate(ids, settings);  // warm-up (allocator, kernels)
-        double best_prefill = 1e30, best_decode = 1e30;
+        double best_prefill = 1e30, best_decode = 1e30, setup = 0;
         int64_t kv_bytes = 0;
         for (int64_t r = 0; r < repeat; ++r) {
             auto result = (*model)->generate(ids, settings);
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
             best_prefill = std::min(best_prefill, result->prefill_ms);
             best_decode = std::min(best_decode, result->decode_ms_per_token);
             kv_bytes = result->kv_bytes;
+            setup = result->decode_setup_ms;
         }
         nlohmann::json j{{"engine", "attnlab"},
                          {"model", model_dir},
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
                          {"prefill_ms", best_prefill},
                          {"prefill_tokens_per_s", n / best_prefill * 1e3},
                          {"decode_ms_per_token", best_decode},
+                         {"decode_setup_ms", setup},
                          {"kv_bytes", kv_bytes},
                          {"weight_bytes", (*model)->info().weight_bytes}};
         std::cout << j.dump() << std::endl;
