@@ -330,7 +330,9 @@ int cmdRun(int argc, char** argv) {
                         {"kv_bytes", r.result.kv_bytes},
                         {"kv_peak_bytes", r.result.kv_peak_bytes},
                         {"timings",
-                         {{"prefill_ms", r.result.prefill_ms}, {"decode_ms_per_token", r.result.decode_ms_per_token}}},
+                         {{"prefill_ms", r.result.prefill_ms},
+                          {"decode_ms_per_token", r.result.decode_ms_per_token},
+                          {"decode_setup_ms", r.result.decode_setup_ms}}},
                         {"trace", traceJson(r.trace)}});
     }
     if (args.has("json")) {
