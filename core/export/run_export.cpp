@@ -44,6 +44,27 @@ Status writeFileAtomically(const std::string& path, const std::string& text) {
     return Status::ok();
 }
 
+Json modelJson(const ModelRecord& model) {
+    if (model.path.empty() && model.id == 0) return nullptr;
+    return {{"id", model.id},
+            {"path", model.path},
+            {"architecture", model.architecture},
+            {"content_hash", model.content_hash}};
+}
+
+// JSON has no NaN or infinity: those become null.
+Json metricsJson(const std::map<std::string, double>& metrics) {
+    Json out = Json::object();
+    for (const auto& metric : metrics) {
+        if (std::isfinite(metric.second)) {
+            out[metric.first] = metric.second;
+        } else {
+            out[metric.first] = nullptr;
+        }
+    }
+    return out;
+}
+
 std::string formatNumber(double value) {
     if (std::isnan(value)) return "nan";
     if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
@@ -96,25 +117,10 @@ std::string runJsonLine(const RunRecord& run) {
     line["ended"] = isoUtcFromUnixMs(run.ended_unix_ms);
     line["ended_unix_ms"] = run.ended_unix_ms;
     line["device"] = run.device;
-    if (run.model.path.empty() && run.model.id == 0) {
-        line["model"] = nullptr;
-    } else {
-        line["model"] = {{"id", run.model.id},
-                         {"path", run.model.path},
-                         {"architecture", run.model.architecture},
-                         {"content_hash", run.model.content_hash}};
-    }
+    line["model"] = modelJson(run.model);
     line["spec"] = parsedOrString(run.spec_json);
     line["versions"] = parsedOrString(run.versions_json);
-    Json metrics = Json::object();
-    for (const auto& metric : run.metrics) {
-        if (std::isfinite(metric.second)) {
-            metrics[metric.first] = metric.second;
-        } else {
-            metrics[metric.first] = nullptr;
-        }
-    }
-    line["metrics"] = std::move(metrics);
+    line["metrics"] = metricsJson(run.metrics);
     line["tags"] = run.tags;
     line["note"] = run.note;
     line["prompt_ids"] = run.prompt_ids;
@@ -126,6 +132,29 @@ std::string runJsonLine(const RunRecord& run) {
     }
     line["blobs"] = std::move(blobs);
     return line.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string runSummariesJson(const std::vector<RunSummary>& runs) {
+    Json array = Json::array();
+    for (const RunSummary& run : runs) {
+        Json entry = Json::object();
+        entry["id"] = run.id;
+        entry["name"] = run.name;
+        entry["status"] = run.status;
+        entry["strategy"] = run.strategy;
+        entry["started"] = isoUtcFromUnixMs(run.started_unix_ms);
+        entry["started_unix_ms"] = run.started_unix_ms;
+        entry["ended"] = isoUtcFromUnixMs(run.ended_unix_ms);
+        entry["ended_unix_ms"] = run.ended_unix_ms;
+        entry["device"] = run.device;
+        entry["model"] = modelJson(run.model);
+        entry["metrics"] = metricsJson(run.metrics);
+        entry["tags"] = run.tags;
+        entry["note"] = run.note;
+        entry["blob_count"] = run.blob_count;
+        array.push_back(std::move(entry));
+    }
+    return array.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Status writeRunsJsonl(const std::vector<RunRecord>& runs, const std::string& path) {

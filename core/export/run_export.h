@@ -23,6 +23,9 @@ const char* exportFormatName(ExportFormat format);
 // parse, else as strings; NaN/inf metrics become null; invalid UTF-8 is replaced by U+FFFD.
 std::string runJsonLine(const RunRecord& run);
 Status writeRunsJsonl(const std::vector<RunRecord>& runs, const std::string& path);
+// What `attnlab-cli sessions FILE --json` prints: a JSON array of run summaries (id, name, status,
+// strategy, started(_unix_ms), ended(_unix_ms), device, model, metrics, tags, note, blob_count).
+std::string runSummariesJson(const std::vector<RunSummary>& runs);
 
 // RFC 4180 field: quoted when it holds a comma, quote, CR or LF (quotes doubled).
 std::string csvField(const std::string& text);

@@ -305,6 +305,22 @@ TEST(SessionExport, NpyExportOfARun) {
     EXPECT_EQ(exported_runs.size(), ids.size());
 }
 
+TEST(SessionExport, RunSummariesJson) {
+    test::TempDir dir;
+    std::vector<int64_t> ids;
+    std::vector<RunRecord> runs;
+    SessionStore store = makeExportSession(dir, &ids, &runs);
+    Result<std::vector<RunSummary>> summaries = store.listRuns();
+    ASSERT_TRUE(summaries.isOk()) << summaries.error();
+    const Json listed = Json::parse(runSummariesJson(*summaries));
+    ASSERT_EQ(listed.size(), ids.size());
+    EXPECT_EQ(listed[0]["id"], ids[0]);
+    EXPECT_EQ(listed[0]["strategy"], "snapkv:budget=1024,window=32");
+    EXPECT_EQ(listed[0]["metrics"]["ttft_ms"], 12.5);
+    EXPECT_TRUE(listed[0]["metrics"]["nan"].is_null());
+    EXPECT_EQ(listed[0]["blob_count"], runs[0].blobs.size());
+}
+
 TEST(SessionExport, ErrorsAreReported) {
     test::TempDir dir;
     std::vector<int64_t> ids;
