@@ -293,16 +293,13 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
         keys.index_copy_(1, position, k);
         values.index_copy_(1, position, v);
         kv.denseCapacityPositions().index_copy_(0, position, position);
-        // GQA without repeating K/V: the group's query heads are the "rows" of one KV head.
-        at::Tensor qg = q.reshape({1, c.num_kv_heads, group, c.head_dim});
-        at::Tensor a;
-#if ATTNLAB_HAS_SDPA
-        a = at::scaled_dot_product_attention(qg, keys.unsqueeze(0), values.unsqueeze(0), mask,
-                                             0.0, false, scale);
-#else
-        at::Tensor scores = at::matmul(qg.to(at::kFloat), keys.unsqueeze(0).to(at::kFloat).transpose(-2, -1)) * scale;
-        a = at::matmul(at::softmax(scores + mask, -1).to(values.scalar_type()), values.unsqueeze(0));
-#endif
+        // GQA without repeating K/V: the group's query heads are the rows of one KV head's batched
+        // matmul, [Hkv, G, D] x [Hkv, D, capacity]. Plain batched GEMMs read the cache at memory speed
+        // for any capacity (a masked fused kernel without split-K leaves most of the GPU idle).
+        at::Tensor qg = q.reshape({c.num_kv_heads, group, c.head_dim});
+        at::Tensor scores = at::bmm(qg, keys.transpose(1, 2));  // [Hkv, G, capacity]
+        at::Tensor probs = at::softmax(scores.to(at::kFloat).mul_(scale).add_(mask.view({1, 1, -1})), -1);
+        at::Tensor a = at::bmm(probs.to(values.scalar_type()), values);  // [Hkv, G, D]
         a = a.reshape({1, c.num_heads * c.head_dim});
         x = x + at::linear(a, L.wo, L.bo);
         hs = norm(x, L.norm2_w, L.norm2_b);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,20 @@ inline nlohmann::json readJson(const std::string& path) { return nlohmann::json:
 class TempDir {
 public:
     TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "attnlab-test-XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        m_path = mkdtemp(buf.data());
+        // TMPDIR may name a folder that does not exist (seen on the GPU machine): fall back to /tmp.
+        std::error_code ec;
+        std::vector<std::string> bases{std::filesystem::temp_directory_path(ec).string(), "/tmp", "."};
+        for (const std::string& base : bases) {
+            if (base.empty()) continue;
+            std::string pattern = base + "/attnlab-test-XXXXXX";
+            std::vector<char> buf(pattern.begin(), pattern.end());
+            buf.push_back('\0');
+            if (mkdtemp(buf.data())) {
+                m_path = buf.data();
+                return;
+            }
+        }
+        throw std::runtime_error("cannot create a temporary directory");
     }
     ~TempDir() {
         std::error_code ec;
