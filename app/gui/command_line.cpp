@@ -1,0 +1,120 @@
+#include "app/gui/command_line.h"
+
+#include <QCommandLineParser>
+#include <algorithm>
+
+namespace attnlab {
+
+namespace {
+
+bool parseInt(const QString& text, int64_t& out) {
+    bool ok = false;
+    const qlonglong v = text.toLongLong(&ok);
+    if (ok) out = v;
+    return ok;
+}
+
+}  // namespace
+
+ParsedCommandLine parseCommandLine(const QStringList& arguments) {
+    ParsedCommandLine parsed;
+    QCommandLineParser p;
+    p.setApplicationDescription(QStringLiteral("attnlab: a workbench for attention in transformers"));
+    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("Show this help."));
+    const QCommandLineOption model(QStringLiteral("model"),
+                                   QStringLiteral("Checkpoint directory (default: the bundled demo model)."),
+                                   QStringLiteral("DIR"));
+    const QCommandLineOption session(QStringLiteral("session"),
+                                     QStringLiteral("Session file (accepted; not used by the app yet)."),
+                                     QStringLiteral("FILE"));
+    const QCommandLineOption prompt(QStringLiteral("prompt"), QStringLiteral("Free prompt."), QStringLiteral("TEXT"));
+    const QCommandLineOption task(QStringLiteral("task"),
+                                  QStringLiteral("Task instance, e.g. needle:length=512,depth=0.5,seed=0."),
+                                  QStringLiteral("SPEC"));
+    const QCommandLineOption strategy(QStringLiteral("strategy"),
+                                      QStringLiteral("Strategy to run, e.g. streaming:budget=25%,sink=4 (repeatable)."),
+                                      QStringLiteral("SPEC"));
+    const QCommandLineOption run(QStringLiteral("run"), QStringLiteral("Run the comparison once the model is loaded."));
+    const QCommandLineOption figure(QStringLiteral("export-figure"),
+                                    QStringLiteral("After the run, draw VIEW (attention, mask, grid) into a PNG (repeatable)."),
+                                    QStringLiteral("VIEW:FILE.png"));
+    const QCommandLineOption quit(QStringLiteral("quit-when-done"),
+                                  QStringLiteral("Quit after the run and exports; print a one-line JSON summary."));
+    const QCommandLineOption head(QStringLiteral("head"), QStringLiteral("Layer and query head the views show."),
+                                  QStringLiteral("LAYER:HEAD"));
+    const QCommandLineOption tokens(QStringLiteral("max-new-tokens"),
+                                    QStringLiteral("New tokens for a free prompt (tasks bring their own)."),
+                                    QStringLiteral("N"));
+    const QCommandLineOption device(QStringLiteral("device"), QStringLiteral("cpu or cuda[:N]."), QStringLiteral("DEV"),
+                                    QStringLiteral("cpu"));
+    const QCommandLineOption dtype(QStringLiteral("dtype"), QStringLiteral("f32, bf16 or f16."), QStringLiteral("T"));
+    const QCommandLineOption size(QStringLiteral("figure-size"), QStringLiteral("Figure size in pixels (900x700)."),
+                                  QStringLiteral("WxH"));
+    const QCommandLineOption screenshot(QStringLiteral("screenshot"),
+                                        QStringLiteral("When done, save a picture of the whole window."),
+                                        QStringLiteral("FILE.png"));
+    for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &figure, &quit, &head, &tokens,
+                          &device, &dtype, &size, &screenshot})
+        p.addOption(*o);
+    parsed.help = p.helpText().toStdString();
+
+    auto fail = [&](const QString& message) {
+        parsed.error = message.toStdString();
+        return parsed;
+    };
+    if (!p.parse(arguments)) return fail(p.errorText());
+    if (p.isSet(help)) {
+        parsed.is_help = true;
+        parsed.is_ok = true;
+        return parsed;
+    }
+    if (!p.positionalArguments().isEmpty())
+        return fail(QStringLiteral("unexpected argument '%1'").arg(p.positionalArguments().front()));
+    AppOptions& o = parsed.options;
+    o.model_dir = p.value(model).toStdString();
+    o.session_file = p.value(session).toStdString();
+    if (p.isSet(prompt) && p.isSet(task)) return fail(QStringLiteral("give at most one of --prompt and --task"));
+    o.prompt = p.value(prompt).toStdString();
+    o.task_spec = p.value(task).toStdString();
+    if (p.isSet(prompt) && o.prompt.empty()) return fail(QStringLiteral("--prompt is empty"));
+    for (const QString& s : p.values(strategy)) o.strategies.push_back(s.toStdString());
+    o.is_run = p.isSet(run);
+    o.is_quit_when_done = p.isSet(quit);
+    for (const QString& f : p.values(figure)) {
+        const int colon = f.indexOf(QLatin1Char(':'));
+        if (colon <= 0 || colon == f.size() - 1)
+            return fail(QStringLiteral("--export-figure needs VIEW:FILE.png, got '%1'").arg(f));
+        FigureRequest r{f.left(colon).toStdString(), f.mid(colon + 1).toStdString()};
+        if (r.view == "heads") r.view = "grid";
+        if (std::none_of(std::begin(kFigureViews), std::end(kFigureViews), [&](const char* v) { return r.view == v; }))
+            return fail(QStringLiteral("--export-figure: unknown view '%1' (attention, mask, grid)")
+                            .arg(QString::fromStdString(r.view)));
+        o.figures.push_back(r);
+    }
+    if (!o.figures.empty() && !o.is_run)
+        return fail(QStringLiteral("--export-figure draws a run's results: add --run"));
+    if (p.isSet(head)) {
+        const QStringList parts = p.value(head).split(QLatin1Char(':'));
+        if (parts.size() != 2 || !parseInt(parts[0], o.layer) || !parseInt(parts[1], o.head) || o.layer < 0 ||
+            o.head < 0)
+            return fail(QStringLiteral("--head needs LAYER:HEAD (non-negative integers), got '%1'").arg(p.value(head)));
+    }
+    if (p.isSet(tokens) && (!parseInt(p.value(tokens), o.max_new_tokens) || o.max_new_tokens < 0))
+        return fail(QStringLiteral("--max-new-tokens needs a non-negative integer, got '%1'").arg(p.value(tokens)));
+    o.device = p.value(device).toStdString();
+    o.dtype = p.value(dtype).toStdString();
+    if (p.isSet(size)) {
+        const QStringList parts = p.value(size).toLower().split(QLatin1Char('x'));
+        int64_t w = 0, h = 0;
+        if (parts.size() != 2 || !parseInt(parts[0], w) || !parseInt(parts[1], h) || w < 64 || h < 64 || w > 8192 ||
+            h > 8192)
+            return fail(QStringLiteral("--figure-size needs WxH between 64 and 8192, got '%1'").arg(p.value(size)));
+        o.figure_size = QSize(static_cast<int>(w), static_cast<int>(h));
+    }
+    o.screenshot_file = p.value(screenshot).toStdString();
+    parsed.is_ok = true;
+    return parsed;
+}
+
+}  // namespace attnlab

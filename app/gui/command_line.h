@@ -1,0 +1,50 @@
+// attnlab's command line, so figures can be made from scripts and the GUI tested end to end:
+//   attnlab [--model DIR] [--session FILE] [--prompt TEXT | --task SPEC] [--strategy SPEC]...
+//           [--run] [--export-figure VIEW:FILE.png]... [--quit-when-done]
+// plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --screenshot FILE.
+#pragma once
+
+#include <QSize>
+#include <QStringList>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+struct FigureRequest {
+    std::string view;  // "attention", "mask", "grid"
+    std::string file;
+};
+
+struct AppOptions {
+    std::string model_dir;  // empty = the default model
+    std::string session_file;
+    std::string prompt;
+    std::string task_spec;
+    std::vector<std::string> strategies;
+    bool is_run = false;
+    bool is_quit_when_done = false;
+    std::vector<FigureRequest> figures;
+    int64_t layer = -1;  // -1: leave the views' selection alone
+    int64_t head = -1;
+    int64_t max_new_tokens = -1;
+    std::string device = "cpu";
+    std::string dtype;
+    QSize figure_size{900, 700};
+    std::string screenshot_file;
+};
+
+constexpr const char* kFigureViews[] = {"attention", "mask", "grid"};
+
+struct ParsedCommandLine {
+    bool is_ok = false;
+    bool is_help = false;
+    std::string error;  // one line
+    std::string help;
+    AppOptions options;
+};
+
+// arguments[0] is the program name, as QCoreApplication::arguments() gives them.
+ParsedCommandLine parseCommandLine(const QStringList& arguments);
+
+}  // namespace attnlab

@@ -1,0 +1,351 @@
+#include "app/gui/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileInfo>
+#include <QKeySequence>
+#include <QLabel>
+#include <QMenuBar>
+#include <QProgressBar>
+#include <QScreen>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTimer>
+#include <QToolBar>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/gui/input_panel.h"
+#include "app/gui/model_panel.h"
+#include "app/gui/results_panel.h"
+#include "app/gui/strategy_panel.h"
+#include "views/attention_model.h"
+#include "views/attention_view.h"
+#include "views/head_grid_view.h"
+
+namespace attnlab {
+
+namespace {
+
+QDockWidget* addDock(QMainWindow* window, const QString& title, QWidget* content, Qt::DockWidgetArea area) {
+    auto* dock = new QDockWidget(title, window);
+    dock->setObjectName(title + QStringLiteral("Dock"));
+    dock->setWidget(content);
+    window->addDockWidget(area, dock);
+    return dock;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(AppOptions options, std::string exe_path, QWidget* parent)
+    : QMainWindow(parent), m_options(std::move(options)), m_exe_path(std::move(exe_path)) {
+    setWindowTitle(QStringLiteral("attnlab"));
+    buildUi();
+    m_engine = std::make_unique<EngineClient>(m_exe_path);
+    connect(m_engine.get(), &EngineClient::catalogReady, this, &MainWindow::onCatalogReady);
+    connect(m_engine.get(), &EngineClient::modelLoaded, this, &MainWindow::onModelLoaded);
+    connect(m_engine.get(), &EngineClient::promptReady, this, &MainWindow::onPromptReady);
+    connect(m_engine.get(), &EngineClient::progress, this, &MainWindow::onProgress);
+    connect(m_engine.get(), &EngineClient::runFinished, this, &MainWindow::onRunFinished);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildUi() {
+    resize(1500, 950);
+    m_attention = new AttentionView(AttentionView::Mode::Attention, this);
+    m_mask = new AttentionView(AttentionView::Mode::Mask, this);
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    split->addWidget(m_attention);
+    split->addWidget(m_mask);
+    split->setChildrenCollapsible(false);
+    setCentralWidget(split);
+
+    m_model_panel = new ModelPanel(this);
+    m_input_panel = new InputPanel(this);
+    m_strategy_panel = new StrategyPanel(this);
+    m_results = new ResultsPanel(this);
+    m_grid = new HeadGridView(this);
+    QDockWidget* model_dock = addDock(this, tr("Model"), m_model_panel, Qt::LeftDockWidgetArea);
+    QDockWidget* input_dock = addDock(this, tr("Input"), m_input_panel, Qt::LeftDockWidgetArea);
+    QDockWidget* strategy_dock = addDock(this, tr("Strategies"), m_strategy_panel, Qt::LeftDockWidgetArea);
+    QDockWidget* grid_dock = addDock(this, tr("Head grid"), m_grid, Qt::RightDockWidgetArea);
+    QDockWidget* results_dock = addDock(this, tr("Results"), m_results, Qt::BottomDockWidgetArea);
+    // The left column runs the full height; results sit under the views.
+    setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
+    setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
+    resizeDocks({model_dock, input_dock, strategy_dock}, {250, 330, 360}, Qt::Vertical);
+    resizeDocks({model_dock, grid_dock}, {340, 360}, Qt::Horizontal);
+    resizeDocks({results_dock}, {290}, Qt::Vertical);
+
+    auto* toolbar = addToolBar(tr("Run"));
+    toolbar->setObjectName(QStringLiteral("RunToolbar"));
+    m_run_action = toolbar->addAction(tr("Run"));
+    m_run_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_run_action->setToolTip(tr("Run the checked strategies on the input (Ctrl+R)"));
+    m_cancel_action = toolbar->addAction(tr("Cancel"));
+    m_cancel_action->setEnabled(false);
+    m_progress = new QProgressBar(this);
+    m_progress->setMaximumWidth(260);
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_progress->setTextVisible(false);
+    toolbar->addWidget(m_progress);
+    m_progress_text = new QLabel(tr("  idle"), this);
+    m_progress_text->setObjectName(QStringLiteral("progressText"));
+    toolbar->addWidget(m_progress_text);
+
+    auto* file_menu = menuBar()->addMenu(tr("&File"));
+    file_menu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    auto* view_menu = menuBar()->addMenu(tr("&View"));
+    for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, results_dock})
+        view_menu->addAction(d->toggleViewAction());
+
+    connect(m_run_action, &QAction::triggered, this, &MainWindow::startRun);
+    connect(m_cancel_action, &QAction::triggered, this, [this] {
+        m_engine->cancel();
+        m_progress_text->setText(tr("  cancelling…"));
+    });
+    connect(m_model_panel, &ModelPanel::loadRequested, this, &MainWindow::loadModel);
+    connect(m_input_panel, &InputPanel::inputChanged, this, &MainWindow::requestPrompt);
+    connect(m_attention, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
+    connect(m_mask, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
+    connect(m_grid, &HeadGridView::headActivated, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
+    statusBar()->showMessage(tr("Starting the engine…"));
+}
+
+void MainWindow::start() {
+    if (!m_options.session_file.empty()) {
+        const std::string note = "--session " + m_options.session_file +
+                                 " accepted but not used: the session store is not wired into the app yet";
+        m_notes.push_back(note);
+        std::cerr << "attnlab: " << note << "\n";
+    }
+    if (!m_options.prompt.empty()) m_input_panel->setPrompt(QString::fromStdString(m_options.prompt));
+    if (!m_options.task_spec.empty()) {
+        std::string error;
+        if (!m_input_panel->setTaskSpec(m_options.task_spec, &error)) m_errors.push_back("--task: " + error);
+    }
+    if (m_options.max_new_tokens >= 0) m_input_panel->setMaxNewTokens(m_options.max_new_tokens);
+    if (m_options.layer >= 0) broadcastHead(m_options.layer, m_options.head);
+    LoadOptions load;
+    load.device = m_options.device;
+    load.dtype = m_options.dtype;
+    m_model_panel->setLoadOptions(load);
+    m_model_panel->setDirectory(QString::fromStdString(m_options.model_dir.empty() ? defaultModelDir(m_exe_path)
+                                                                                   : m_options.model_dir));
+    loadModel();
+}
+
+void MainWindow::loadModel() {
+    const QString dir = m_model_panel->directory();
+    m_model_panel->setLoading();
+    statusBar()->showMessage(tr("Loading %1 …").arg(dir));
+    m_engine->loadModel(dir.toStdString(), m_model_panel->loadOptions());
+}
+
+void MainWindow::requestPrompt() {
+    if (!m_model.is_ok) return;
+    m_engine->preparePrompt(m_input_panel->input());
+}
+
+void MainWindow::startRun() {
+    if (m_is_running) return;
+    const std::vector<std::string> specs = m_strategy_panel->checkedSpecs();
+    std::string problem = m_strategy_panel->validationError();
+    if (specs.empty()) problem = "check at least one strategy";
+    if (!m_model.is_ok) problem = m_has_model_answer ? "no model loaded: " + m_model.error : "the model is still loading";
+    if (!problem.empty()) {
+        statusBar()->showMessage(tr("Cannot run: %1").arg(QString::fromStdString(problem)));
+        if (m_has_auto_run_started && !m_is_automation_done) {
+            m_errors.push_back("run: " + problem);
+            finishAutomation();
+        }
+        return;
+    }
+    RunRequest request;
+    request.input = m_input_panel->input();
+    request.specs = specs;
+    request.focus_layer = m_attention->model().layer();
+    setRunning(true);
+    m_progress_text->setText(tr("  waiting for the engine…"));
+    m_engine->run(request);
+}
+
+void MainWindow::setRunning(bool is_running) {
+    m_is_running = is_running;
+    m_run_action->setEnabled(!is_running);
+    m_cancel_action->setEnabled(is_running);
+    if (is_running) {
+        m_progress->setRange(0, 0);  // busy until the first progress snapshot
+    } else {
+        m_progress->setRange(0, 1);
+        m_progress->setValue(m_has_outcome && m_last_outcome.is_ok ? 1 : 0);
+    }
+}
+
+void MainWindow::broadcastData(std::shared_ptr<const ComparisonData> data) {
+    m_data = data;
+    m_results->setData(data);
+    m_attention->setData(data);
+    m_mask->setData(data);
+    m_grid->setData(data);
+    broadcastHead(m_attention->model().layer(), m_attention->model().head());
+}
+
+void MainWindow::broadcastHead(int64_t layer, int64_t head) {
+    m_attention->selectHead(layer, head);
+    m_mask->selectHead(layer, head);
+    m_grid->setSelected(m_attention->model().layer(), m_attention->model().head());
+}
+
+void MainWindow::onCatalogReady(const StrategyCatalog& catalog) {
+    m_has_catalog = true;
+    m_strategy_panel->setCatalog(catalog);
+    for (const PluginProblem& p : catalog.problems) std::cerr << "attnlab: plugin " << p.reason << "\n";
+    if (!m_options.strategies.empty()) {
+        std::string error;
+        if (!m_strategy_panel->applySpecs(m_options.strategies, &error)) {
+            m_errors.push_back("--strategy: " + error);
+            statusBar()->showMessage(QString::fromStdString("--strategy: " + error));
+        }
+    }
+    maybeAutoRun();
+}
+
+void MainWindow::onModelLoaded(const ModelSnapshot& model) {
+    m_model = model;
+    m_has_model_answer = true;
+    m_model_panel->showModel(model);
+    if (model.is_ok) {
+        statusBar()->showMessage(tr("Loaded %1").arg(QString::fromStdString(model.dir)), 5000);
+        requestPrompt();
+    } else {
+        statusBar()->showMessage(tr("Could not load the model: %1").arg(QString::fromStdString(model.error)));
+    }
+    maybeAutoRun();
+}
+
+void MainWindow::onPromptReady(const PromptSnapshot& prompt) { m_input_panel->showPrompt(prompt); }
+
+void MainWindow::onProgress(const ProgressSnapshot& p) {
+    if (!m_is_running) return;
+    m_progress->setRange(0, static_cast<int>(std::max<int64_t>(1, p.tokens_total)));
+    m_progress->setValue(static_cast<int>(p.tokens_done));
+    QString text = tr("  %1 · %2 %3/%4 tokens")
+                       .arg(QString::fromStdString(p.spec), QString::fromStdString(p.stage))
+                       .arg(p.tokens_done)
+                       .arg(p.tokens_total);
+    if (p.tokens_per_s > 0) text += tr(" · %1 tokens/s").arg(p.tokens_per_s, 0, 'f', 1);
+    m_progress_text->setText(text);
+}
+
+void MainWindow::onRunFinished(const RunOutcome& outcome) {
+    m_last_outcome = outcome;
+    m_has_outcome = true;
+    setRunning(false);
+    if (outcome.is_ok && outcome.data) {
+        broadcastData(outcome.data);
+        QString text = tr("  done in %1 s").arg(outcome.wall_ms / 1000.0, 0, 'f', 2);
+        if (!outcome.capture_note.empty()) text += QStringLiteral(" · ") + QString::fromStdString(outcome.capture_note);
+        m_progress_text->setText(text);
+        statusBar()->showMessage(tr("Run finished: %n column(s)", nullptr, static_cast<int>(outcome.data->runs.size())),
+                                 5000);
+    } else {
+        m_progress_text->setText(outcome.is_cancelled ? tr("  cancelled") : tr("  failed"));
+        statusBar()->showMessage(tr("Run failed: %1").arg(QString::fromStdString(outcome.error)));
+        if (!outcome.is_cancelled)
+            m_results->clear(tr("The run failed: %1").arg(QString::fromStdString(outcome.error)));
+    }
+    if (m_has_auto_run_started && !m_is_automation_done) {
+        if (!outcome.is_ok) m_errors.push_back("run: " + outcome.error);
+        if (!outcome.capture_note.empty()) m_notes.push_back(outcome.capture_note);
+        if (outcome.is_ok) exportFigures();
+        finishAutomation();
+    }
+}
+
+void MainWindow::maybeAutoRun() {
+    if (!m_has_catalog || !m_has_model_answer || m_has_auto_run_started || m_is_automation_done) return;
+    if (m_options.is_run) {
+        m_has_auto_run_started = true;
+        if (!m_errors.empty()) return finishAutomation();  // bad --strategy / --task: do not run something else
+        startRun();
+    } else if (m_options.is_quit_when_done) {
+        m_has_auto_run_started = true;
+        if (!m_model.is_ok) m_errors.push_back("model: " + m_model.error);
+        finishAutomation();
+    }
+}
+
+void MainWindow::exportFigures() {
+    for (const FigureRequest& f : m_options.figures) {
+        QString error;
+        QImage image;
+        if (f.view == "attention") image = m_attention->renderFigure(m_options.figure_size, &error);
+        if (f.view == "mask") image = m_mask->renderFigure(m_options.figure_size, &error);
+        if (f.view == "grid") image = m_grid->renderFigure(m_options.figure_size, &error);
+        const QString file = QString::fromStdString(f.file);
+        if (image.isNull()) {
+            m_errors.push_back("--export-figure " + f.view + ": " + error.toStdString());
+            continue;
+        }
+        const QFileInfo info(file);
+        QDir().mkpath(info.absolutePath());
+        if (!image.save(file, "PNG")) {
+            m_errors.push_back("--export-figure " + f.view + ": cannot write " + f.file);
+            continue;
+        }
+        m_figures_written.emplace_back(f, image.size());
+        statusBar()->showMessage(tr("Wrote %1").arg(file), 5000);
+    }
+}
+
+void MainWindow::finishAutomation() {
+    if (m_is_automation_done) return;
+    m_is_automation_done = true;
+    if (!m_options.screenshot_file.empty()) {
+        // Let the window paint the new results before taking its picture.
+        QApplication::processEvents();
+        QImage shot = grab().toImage();
+        if (shot.isNull() || !shot.save(QString::fromStdString(m_options.screenshot_file), "PNG"))
+            m_errors.push_back("--screenshot: cannot write " + m_options.screenshot_file);
+    }
+    if (!m_options.is_quit_when_done) return;
+    using Json = nlohmann::json;
+    Json model{{"dir", m_model.dir}, {"loaded", m_model.is_ok}};
+    if (m_model.is_ok) {
+        model["architecture"] = m_model.info.architecture;
+        model["layers"] = m_model.info.layers;
+        model["heads"] = m_model.info.heads;
+        model["kv_heads"] = m_model.info.kv_heads;
+        model["device"] = m_model.info.device;
+        model["dtype"] = m_model.info.dtype;
+    } else if (m_has_model_answer) {
+        model["error"] = m_model.error;
+    }
+    Json figures = Json::array();
+    for (const auto& [f, size] : m_figures_written)
+        figures.push_back({{"view", f.view}, {"file", f.file}, {"width", size.width()}, {"height", size.height()}});
+    Json summary{{"ok", m_errors.empty()},
+                 {"model", model},
+                 {"columns", m_results->summary()},
+                 {"figures", figures},
+                 {"errors", m_errors},
+                 {"notes", m_notes}};
+    if (m_data) {
+        summary["input"] = {{"prompt_tokens", m_data->prompt_tokens.size()},
+                            {"task", m_data->task_spec},
+                            {"answer", m_data->answer}};
+        summary["views"] = {{"attention", m_attention->model().matrix() != nullptr},
+                            {"mask", m_mask->model().matrix() != nullptr},
+                            {"mask_has_kept_set", !m_mask->model().keptMask().empty()}};
+    }
+    if (m_has_outcome) summary["wall_ms"] = m_last_outcome.wall_ms;
+    std::cout << summary.dump() << std::endl;
+    Q_EMIT automationFinished(m_errors.empty() ? 0 : 1);
+}
+
+}  // namespace attnlab

@@ -1,0 +1,92 @@
+// The desktop app's window: docks for model, input, strategies and results; the attention and mask
+// views side by side; the head grid. It wires the engine client to the viewers: snapshots and
+// selections are broadcast from here, viewers never talk to each other. GUI thread only.
+#pragma once
+
+#include <QMainWindow>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/gui/command_line.h"
+#include "app/gui/engine_client.h"
+
+class QAction;
+class QLabel;
+class QProgressBar;
+
+namespace attnlab {
+
+class AttentionView;
+class HeadGridView;
+class InputPanel;
+class ModelPanel;
+class ResultsPanel;
+class StrategyPanel;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+
+public:
+    MainWindow(AppOptions options, std::string exe_path, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Starts the model load (and, with --run, the comparison once everything is ready).
+    void start();
+
+Q_SIGNALS:
+    // With --quit-when-done: everything asked for is finished; `exit_code` 0 if it all worked.
+    void automationFinished(int exit_code);
+
+private:
+    void buildUi();
+    void loadModel();
+    void requestPrompt();
+    void startRun();
+    void broadcastData(std::shared_ptr<const ComparisonData> data);
+    void broadcastHead(int64_t layer, int64_t head);
+    void setRunning(bool is_running);
+
+    void onCatalogReady(const StrategyCatalog& catalog);
+    void onModelLoaded(const ModelSnapshot& model);
+    void onPromptReady(const PromptSnapshot& prompt);
+    void onProgress(const ProgressSnapshot& progress);
+    void onRunFinished(const RunOutcome& outcome);
+
+    void maybeAutoRun();
+    void finishAutomation();
+    void exportFigures();
+
+    AppOptions m_options;
+    std::string m_exe_path;
+    std::unique_ptr<EngineClient> m_engine;
+
+    ModelPanel* m_model_panel = nullptr;
+    InputPanel* m_input_panel = nullptr;
+    StrategyPanel* m_strategy_panel = nullptr;
+    ResultsPanel* m_results = nullptr;
+    AttentionView* m_attention = nullptr;
+    AttentionView* m_mask = nullptr;
+    HeadGridView* m_grid = nullptr;
+    QAction* m_run_action = nullptr;
+    QAction* m_cancel_action = nullptr;
+    QProgressBar* m_progress = nullptr;
+    QLabel* m_progress_text = nullptr;
+
+    ModelSnapshot m_model;
+    bool m_has_model_answer = false;
+    bool m_has_catalog = false;
+    bool m_is_running = false;
+    std::shared_ptr<const ComparisonData> m_data;
+    RunOutcome m_last_outcome;
+    bool m_has_outcome = false;
+
+    // Automation (--run, --export-figure, --quit-when-done).
+    bool m_has_auto_run_started = false;
+    bool m_is_automation_done = false;
+    std::vector<std::string> m_errors;
+    std::vector<std::string> m_notes;
+    std::vector<std::pair<FigureRequest, QSize>> m_figures_written;
+};
+
+}  // namespace attnlab
