@@ -1,0 +1,295 @@
+// GL tests (label `gl`), run under Xvfb (ctest wraps this binary in xvfb-run; the `offscreen`
+// platform has no GL). The app is started as a user would start it, on the default model, and
+// its figures are compared with reviewed snapshots under tests/fixtures/snapshots/. Snapshots
+// are our own output, updated only with ATTNLAB_UPDATE_SNAPSHOTS=1 (then review the PNGs).
+// In-process tests check the canvases themselves: idle canvases draw nothing, input repaints.
+#include <gtest/gtest.h>
+
+#include <QApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QImage>
+#include <QProcess>
+#include <QTest>
+#include <cmath>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "views/attention_model.h"
+#include "views/attention_view.h"
+#include "views/head_grid_view.h"
+#include "views/imgui_canvas.h"
+
+namespace attnlab {
+namespace {
+
+const QString kSourceDir = QStringLiteral(ATTNLAB_SOURCE_DIR);
+const QString kAppPath = QStringLiteral(ATTNLAB_APP_PATH);
+const QString kOutDir = QStringLiteral(ATTNLAB_TEST_OUT_DIR);
+
+struct AppRun {
+    int exit_code = -1;
+    bool is_finished = false;
+    nlohmann::json summary;
+    QString stderr_text;
+};
+
+AppRun runApp(const QStringList& arguments, int timeout_ms = 240000) {
+    QProcess p;
+    p.setProgram(kAppPath);
+    p.setArguments(arguments);
+    p.start();
+    AppRun r;
+    r.is_finished = p.waitForFinished(timeout_ms);
+    if (!r.is_finished) p.kill();
+    r.exit_code = p.exitCode();
+    r.stderr_text = QString::fromUtf8(p.readAllStandardError());
+    const QList<QByteArray> lines = p.readAllStandardOutput().trimmed().split('\n');
+    if (!lines.isEmpty()) r.summary = nlohmann::json::parse(lines.last().toStdString(), nullptr, false);
+    return r;
+}
+
+struct ImageDiff {
+    double mean_abs = 0;          // mean over pixels and RGB channels, in 0..255
+    double share_different = 0;   // pixels with a channel off by more than kPixelTolerance
+};
+
+constexpr int kPixelTolerance = 24;
+
+ImageDiff compare(const QImage& a, const QImage& b, QImage* amplified) {
+    ImageDiff d;
+    *amplified = QImage(a.size(), QImage::Format_RGB32);
+    int64_t different = 0;
+    double sum = 0;
+    for (int y = 0; y < a.height(); ++y) {
+        for (int x = 0; x < a.width(); ++x) {
+            const QRgb p = a.pixel(x, y), q = b.pixel(x, y);
+            const int dr = std::abs(qRed(p) - qRed(q)), dg = std::abs(qGreen(p) - qGreen(q)),
+                      db = std::abs(qBlue(p) - qBlue(q));
+            sum += dr + dg + db;
+            const int worst = std::max({dr, dg, db});
+            if (worst > kPixelTolerance) ++different;
+            const int v = std::min(255, worst * 8);  // RenderDoc habit: an amplified diff to look at
+            amplified->setPixel(x, y, qRgb(v, v, v));
+        }
+    }
+    const double pixels = double(a.width()) * double(a.height());
+    d.mean_abs = sum / (pixels * 3);
+    d.share_different = double(different) / pixels;
+    return d;
+}
+
+// Compares a figure with its reviewed snapshot; with ATTNLAB_UPDATE_SNAPSHOTS=1 replaces it.
+void expectMatchesSnapshot(const QString& actual_path, const QString& name) {
+    const QString snapshot = kSourceDir + QStringLiteral("/tests/fixtures/snapshots/") + name;
+    const QImage actual(actual_path);
+    ASSERT_FALSE(actual.isNull()) << actual_path.toStdString() << " is not a readable PNG";
+    if (qEnvironmentVariableIntValue("ATTNLAB_UPDATE_SNAPSHOTS") == 1) {
+        QDir().mkpath(QFileInfo(snapshot).absolutePath());
+        ASSERT_TRUE(actual.save(snapshot, "PNG"));
+        std::printf("updated snapshot %s: review it before committing\n", snapshot.toStdString().c_str());
+        return;
+    }
+    const QImage expected(snapshot);
+    ASSERT_FALSE(expected.isNull()) << "no reviewed snapshot " << snapshot.toStdString()
+                                    << " (a new default model?): run this test with ATTNLAB_UPDATE_SNAPSHOTS=1, "
+                                       "look at the PNG, commit it";
+    ASSERT_EQ(actual.size(), expected.size());
+    QImage amplified;
+    const ImageDiff d = compare(actual.convertToFormat(QImage::Format_RGB32),
+                                expected.convertToFormat(QImage::Format_RGB32), &amplified);
+    // Tolerance: font hinting and rasteriser differences between machines, not a changed picture.
+    const bool is_same = d.mean_abs <= 1.5 && d.share_different <= 0.005;
+    if (!is_same) {
+        const QString base = kOutDir + QStringLiteral("/") + QFileInfo(name).completeBaseName();
+        actual.save(base + QStringLiteral(".actual.png"));
+        amplified.save(base + QStringLiteral(".diff.png"));
+        ADD_FAILURE() << name.toStdString() << " differs from its snapshot: mean |diff| " << d.mean_abs << ", "
+                      << 100 * d.share_different << "% of pixels off by more than " << kPixelTolerance << "; see "
+                      << base.toStdString() << ".actual.png and .diff.png";
+    }
+}
+
+TEST(App, RunsFullAndStreamingAndExportsFigures) {
+    QDir().mkpath(kOutDir);
+    const QString attention = kOutDir + QStringLiteral("/attention.png");
+    const QString mask = kOutDir + QStringLiteral("/mask.png");
+    const QString window = kOutDir + QStringLiteral("/window.png");
+    for (const QString& f : {attention, mask, window}) QFile::remove(f);
+    const AppRun r = runApp({QStringLiteral("--strategy"), QStringLiteral("full"), QStringLiteral("--strategy"),
+                             QStringLiteral("streaming"), QStringLiteral("--run"), QStringLiteral("--export-figure"),
+                             QStringLiteral("attention:") + attention, QStringLiteral("--export-figure"),
+                             QStringLiteral("mask:") + mask, QStringLiteral("--figure-size"),
+                             QStringLiteral("640x480"), QStringLiteral("--screenshot"), window,
+                             QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(r.is_finished) << "the app did not quit";
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text.toStdString();
+    ASSERT_TRUE(r.summary.is_object()) << "no JSON summary; stderr: " << r.stderr_text.toStdString();
+    const auto& s = r.summary;
+    EXPECT_TRUE(s["ok"].get<bool>()) << s.dump();
+    EXPECT_TRUE(s["model"]["loaded"].get<bool>());
+    // Both result columns are filled.
+    ASSERT_EQ(s["columns"].size(), 2u) << s.dump();
+    EXPECT_EQ(s["columns"][0]["strategy"], "full");
+    EXPECT_EQ(s["columns"][1]["strategy"].get<std::string>().rfind("streaming:", 0), 0u);
+    for (const auto& c : s["columns"]) {
+        EXPECT_FALSE(c["output_text"].get<std::string>().empty()) << c.dump();
+        EXPECT_EQ(c["metrics"].count("KL vs full"), 1u);
+        EXPECT_EQ(c["metrics"].count("accuracy"), 1u);  // the default input is the needle task
+    }
+    EXPECT_EQ(s["columns"][0]["metrics"]["KL vs full"], "0.0000");
+    // The views are filled, the mask view with the strategy's kept set.
+    EXPECT_TRUE(s["views"]["attention"].get<bool>());
+    EXPECT_TRUE(s["views"]["mask"].get<bool>());
+    EXPECT_TRUE(s["views"]["mask_has_kept_set"].get<bool>());
+    ASSERT_EQ(s["figures"].size(), 2u);
+    EXPECT_EQ(s["figures"][0]["width"], 640);
+
+    const std::string model = QFileInfo(QString::fromStdString(s["model"]["dir"].get<std::string>())).fileName().toStdString();
+    expectMatchesSnapshot(attention, QString::fromStdString("attention_" + model + ".png"));
+    expectMatchesSnapshot(mask, QString::fromStdString("mask_" + model + ".png"));
+    const QImage shot(window);
+    EXPECT_FALSE(shot.isNull());
+    EXPECT_GT(shot.width(), 800);
+}
+
+TEST(App, BadModelIsReportedNotACrash) {
+    const AppRun r = runApp({QStringLiteral("--model"), QStringLiteral("/nonexistent/model"), QStringLiteral("--run"),
+                             QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(r.is_finished);
+    EXPECT_EQ(r.exit_code, 1);
+    ASSERT_TRUE(r.summary.is_object()) << r.stderr_text.toStdString();
+    EXPECT_FALSE(r.summary["ok"].get<bool>());
+    EXPECT_FALSE(r.summary["model"]["loaded"].get<bool>());
+    EXPECT_NE(r.summary["model"]["error"].get<std::string>().find("/nonexistent/model"), std::string::npos);
+}
+
+TEST(App, BadStrategyNamesTheValidChoices) {
+    const AppRun r = runApp({QStringLiteral("--strategy"), QStringLiteral("nosuch"), QStringLiteral("--run"),
+                             QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(r.is_finished);
+    EXPECT_EQ(r.exit_code, 1);
+    ASSERT_TRUE(r.summary.is_object());
+    const std::string errors = r.summary["errors"].dump();
+    EXPECT_NE(errors.find("nosuch"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("streaming"), std::string::npos) << errors;
+    EXPECT_EQ(r.summary["columns"].size(), 0u);
+}
+
+std::shared_ptr<ComparisonData> tinyData() {
+    auto d = std::make_shared<ComparisonData>();
+    d->layers = 2;
+    d->heads = 2;
+    d->kv_heads = 1;
+    d->prompt_tokens = {"a", "b", "c"};
+    RunData run;
+    run.spec = "full";
+    for (int64_t l = 0; l < 2; ++l) {
+        for (int64_t h = 0; h < 2; ++h) {
+            AttentionMatrix m;
+            m.layer = l;
+            m.head = h;
+            m.rows = m.cols = 3;
+            m.probs = {1, 0, 0, 0.5f, 0.5f, 0, 0.2f, 0.3f, 0.5f};
+            m.query_positions = m.key_positions = {0, 1, 2};
+            run.captures.push_back(m);
+        }
+    }
+    d->runs.push_back(run);
+    return d;
+}
+
+template <class F>
+void spin(int ms, F until) {
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < ms && !until()) QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
+}
+
+TEST(Canvas, RepaintsOnlyOnInputOrNewData) {
+    AttentionView view(AttentionView::Mode::Attention);
+    view.resize(640, 480);
+    view.show();
+    ASSERT_TRUE(QTest::qWaitForWindowExposed(&view));
+    auto* canvas = view.findChild<ImGuiCanvas*>(QStringLiteral("attentionCanvas"));
+    ASSERT_NE(canvas, nullptr);
+    spin(2000, [&] { return canvas->framesDrawn() > 0; });
+    spin(300, [] { return false; });
+    const int64_t settled = canvas->framesDrawn();
+    ASSERT_GT(settled, 0);
+    spin(500, [] { return false; });
+    EXPECT_EQ(canvas->framesDrawn(), settled) << "an idle canvas kept drawing";
+
+    view.setData(tinyData());
+    spin(1000, [&] { return canvas->framesDrawn() > settled; });
+    EXPECT_GT(canvas->framesDrawn(), settled);
+    spin(300, [] { return false; });
+    const int64_t after_data = canvas->framesDrawn();
+    QTest::mouseMove(canvas, QPoint(200, 200));
+    spin(1000, [&] { return canvas->framesDrawn() > after_data; });
+    EXPECT_GT(canvas->framesDrawn(), after_data) << "mouse input did not repaint";
+    spin(300, [] { return false; });
+    const int64_t after_input = canvas->framesDrawn();
+    spin(500, [] { return false; });
+    EXPECT_EQ(canvas->framesDrawn(), after_input);
+
+    QString error;
+    const QImage figure = view.renderFigure(QSize(320, 240), &error);
+    ASSERT_FALSE(figure.isNull()) << error.toStdString();
+    EXPECT_EQ(figure.size(), QSize(320, 240));
+}
+
+TEST(Canvas, HeadGridClickOpensTheHead) {
+    HeadGridView grid;
+    grid.resize(400, 300);
+    grid.setData(tinyData());
+    grid.show();
+    ASSERT_TRUE(QTest::qWaitForWindowExposed(&grid));
+    qint64 opened_layer = -1, opened_head = -1;
+    QObject::connect(&grid, &HeadGridView::headActivated, [&](qint64 l, qint64 h) {
+        opened_layer = l;
+        opened_head = h;
+    });
+    auto* canvas = grid.findChild<ImGuiCanvas*>(QStringLiteral("gridCanvas"));
+    ASSERT_NE(canvas, nullptr);
+    spin(2000, [&] { return canvas->framesDrawn() > 0; });
+    // Click the cell of layer 1, head 1: bottom-right of the grid; scan for it from the bottom right.
+    const QImage frame = canvas->grabFramebuffer();
+    ASSERT_FALSE(frame.isNull());
+    QPoint target(-1, -1);
+    for (int y = frame.height() - 1; y > 0 && target.x() < 0; --y)
+        for (int x = frame.width() - 1; x > 0; --x) {
+            const QRgb p = frame.pixel(x, y);
+            if (qGreen(p) > 120 && qBlue(p) < 140) {  // a viridis-coloured cell (green to yellow)
+                target = QPoint(x - 6, y - 6);
+                break;
+            }
+        }
+    ASSERT_GE(target.x(), 0) << "no grid cell drawn";
+    const QPoint logical(int(target.x() / canvas->devicePixelRatioF()), int(target.y() / canvas->devicePixelRatioF()));
+    QTest::mouseMove(canvas, logical);
+    spin(200, [] { return false; });
+    QTest::mousePress(canvas, Qt::LeftButton, Qt::NoModifier, logical);
+    spin(200, [] { return false; });
+    QTest::mouseRelease(canvas, Qt::LeftButton, Qt::NoModifier, logical);
+    spin(1000, [&] { return opened_layer >= 0; });
+    EXPECT_EQ(opened_layer, 1);
+    EXPECT_EQ(opened_head, 1);
+}
+
+}  // namespace
+}  // namespace attnlab
+
+int main(int argc, char** argv) {
+    if (qEnvironmentVariableIsEmpty("DISPLAY")) {
+        std::fprintf(stderr, "gl tests need an X display: run them under xvfb-run (ctest does)\n");
+        return 1;
+    }
+    qputenv("QT_QPA_PLATFORM", "xcb");
+    qputenv("QT_ENABLE_HIGHDPI_SCALING", "0");
+    QApplication::setAttribute(Qt::AA_ShareOpenGLContexts);
+    QApplication app(argc, argv);
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
