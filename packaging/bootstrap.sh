@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine:
-#   bash packaging/bootstrap.sh run    install what is missing, build, run the main job
+#   bash packaging/bootstrap.sh run    install what is missing, build, open the desktop app (the CLI without a display)
 #   bash packaging/bootstrap.sh test   install what is missing, build, run the test suite (all but `cuda`)
 # Safe to re-run: packages are installed only when missing, builds are incremental (ccache).
 set -euo pipefail
@@ -53,6 +53,11 @@ case "$mode" in
         build
         model="$(demo_model)"
         log "model: $model"
+        if [[ -x build/dev/bin/attnlab && ( -n "${DISPLAY:-}" || -n "${WAYLAND_DISPLAY:-}" ) ]]; then
+            log "starting the desktop app"
+            exec build/dev/bin/attnlab --model "$model"
+        fi
+        log "no display: running the CLI (the desktop app is build/dev/bin/attnlab)"
         build/dev/bin/attnlab-cli info --model "$model"
         build/dev/bin/attnlab-cli generate --model "$model" \
             --prompt "${ATTNLAB_PROMPT:-The old sailor looked at the sea and said}" --max-new-tokens 48 --json
