@@ -48,7 +48,7 @@ StaticDecoder::StaticDecoder(Transformer& transformer, KvCache& cache, int64_t c
         kv.denseCapacityValues().narrow(1, live, capacity - live).zero_();
     }
 #if ATTNLAB_WITH_CUDA
-    m_impl->use_graph = transformer.device().is_cuda() && !envIs("ATTNLAB_NO_CUDA_GRAPH", "1");
+    m_impl->use_graph = transformer.device().is_cuda();
 #endif
 }
 
@@ -116,7 +116,9 @@ at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
 bool staticDecodeWanted(const at::Tensor& t) {
     if (envIs("ATTNLAB_STATIC_DECODE", "1")) return true;
 #if ATTNLAB_WITH_CUDA
-    return t.is_cuda() && !envIs("ATTNLAB_NO_CUDA_GRAPH", "1");
+    // Opt-in until the decode attention is a split-K kernel (issue 8): measured on the H200 the
+    // graphed step was slower than eager SDPA at 32K (tests/bench/results/engine_bench-2026-11-28.md).
+    return t.is_cuda() && envIs("ATTNLAB_CUDA_GRAPH", "1");
 #else
     (void)t;
     return false;

@@ -32,8 +32,8 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-// Whether generate() should decode through StaticDecoder: CUDA graphs on CUDA builds unless
-// ATTNLAB_NO_CUDA_GRAPH is set; anywhere when ATTNLAB_STATIC_DECODE=1 (tests).
+// Whether generate() should decode through StaticDecoder: on CUDA builds when ATTNLAB_CUDA_GRAPH=1
+// (opt-in for now); anywhere, eagerly, when ATTNLAB_STATIC_DECODE=1 (tests).
 bool staticDecodeWanted(const at::Tensor& any_model_tensor);
 
 }  // namespace attnlab
