@@ -271,6 +271,25 @@ TEST(EngineClient, LoadsRunsAndReportsErrorsAsValues) {
     EXPECT_GT(progress_count, 0);
     EXPECT_EQ(o.data->runs[0].metrics.count("accuracy"), 1u);
 
+    // Cancel lands mid-run: a free prompt with many new tokens, cancelled at the first progress.
+    RunRequest long_run;
+    long_run.input.prompt = "the pass key is";
+    long_run.input.max_new_tokens = 3000;
+    long_run.specs = {"full", "streaming:budget=8"};
+    bool is_cancel_sent = false;
+    auto cancel_on_progress = QObject::connect(&engine, &EngineClient::progress, [&](const ProgressSnapshot& p) {
+        if (!is_cancel_sent && p.stage == "decode") {
+            engine.cancel();
+            is_cancel_sent = true;
+        }
+    });
+    engine.run(long_run);
+    ASSERT_TRUE(waitFor([&] { return outcomes.size() == 2; }));
+    QObject::disconnect(cancel_on_progress);
+    EXPECT_TRUE(is_cancel_sent);
+    EXPECT_TRUE(outcomes[1].is_cancelled) << outcomes[1].error;
+    outcomes.pop_back();
+
     RunRequest bad = request;
     bad.specs = {"nosuch"};
     engine.run(bad);
