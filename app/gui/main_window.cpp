@@ -87,6 +87,21 @@ void MainWindow::buildUi() {
     m_run_action->setToolTip(tr("Run the checked strategies on the input (Ctrl+R)"));
     m_cancel_action = toolbar->addAction(tr("Cancel"));
     m_cancel_action->setEnabled(false);
+    m_live_action = toolbar->addAction(tr("Live"));
+    m_live_action->setCheckable(true);
+    m_live_action->setToolTip(tr("Run again whenever a strategy parameter or the input changes"));
+    m_live_timer = new QTimer(this);
+    m_live_timer->setSingleShot(true);
+    m_live_timer->setInterval(400);
+    connect(m_live_timer, &QTimer::timeout, this, [this] {
+        if (!m_is_running) {
+            startRun();
+            return;
+        }
+        // A newer request replaces the running one: stop it, run again when it has finished.
+        m_is_rerun_pending = true;
+        m_engine->cancel();
+    });
     m_progress = new QProgressBar(this);
     m_progress->setMaximumWidth(260);
     m_progress->setRange(0, 1);
@@ -110,6 +125,8 @@ void MainWindow::buildUi() {
     });
     connect(m_model_panel, &ModelPanel::loadRequested, this, &MainWindow::loadModel);
     connect(m_input_panel, &InputPanel::inputChanged, this, &MainWindow::requestPrompt);
+    connect(m_input_panel, &InputPanel::inputChanged, this, &MainWindow::scheduleLiveRun);
+    connect(m_strategy_panel, &StrategyPanel::selectionChanged, this, &MainWindow::scheduleLiveRun);
     connect(m_attention, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
     connect(m_mask, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
     connect(m_grid, &HeadGridView::headActivated, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
@@ -172,6 +189,10 @@ void MainWindow::startRun() {
     setRunning(true);
     m_progress_text->setText(tr("  waiting for the engine…"));
     m_engine->run(request);
+}
+
+void MainWindow::scheduleLiveRun() {
+    if (m_live_action->isChecked() && m_model.is_ok) m_live_timer->start();
 }
 
 void MainWindow::setRunning(bool is_running) {
@@ -258,6 +279,10 @@ void MainWindow::onRunFinished(const RunOutcome& outcome) {
         statusBar()->showMessage(tr("Run failed: %1").arg(QString::fromStdString(outcome.error)));
         if (!outcome.is_cancelled)
             m_results->clear(tr("The run failed: %1").arg(QString::fromStdString(outcome.error)));
+    }
+    if (m_is_rerun_pending) {
+        m_is_rerun_pending = false;
+        QTimer::singleShot(0, this, &MainWindow::startRun);
     }
     if (m_has_auto_run_started && !m_is_automation_done) {
         if (!outcome.is_ok) m_errors.push_back("run: " + outcome.error);

@@ -14,6 +14,7 @@
 class QAction;
 class QLabel;
 class QProgressBar;
+class QTimer;
 
 namespace attnlab {
 
@@ -46,6 +47,7 @@ private:
     void broadcastData(std::shared_ptr<const ComparisonData> data);
     void broadcastHead(int64_t layer, int64_t head);
     void setRunning(bool is_running);
+    void scheduleLiveRun();
 
     void onCatalogReady(const StrategyCatalog& catalog);
     void onModelLoaded(const ModelSnapshot& model);
@@ -70,6 +72,9 @@ private:
     HeadGridView* m_grid = nullptr;
     QAction* m_run_action = nullptr;
     QAction* m_cancel_action = nullptr;
+    QAction* m_live_action = nullptr;  // re-run, debounced, when strategies or input change
+    QTimer* m_live_timer = nullptr;
+    bool m_is_rerun_pending = false;
     QProgressBar* m_progress = nullptr;
     QLabel* m_progress_text = nullptr;
 

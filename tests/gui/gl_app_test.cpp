@@ -9,13 +9,18 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QAction>
 #include <QImage>
+#include <QLabel>
+#include <QLineEdit>
 #include <QProcess>
 #include <QTest>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "app/gui/main_window.h"
+#include "app/gui/results_panel.h"
 #include "views/attention_model.h"
 #include "views/attention_view.h"
 #include "views/head_grid_view.h"
@@ -276,6 +281,45 @@ TEST(Canvas, HeadGridClickOpensTheHead) {
     spin(1000, [&] { return opened_layer >= 0; });
     EXPECT_EQ(opened_layer, 1);
     EXPECT_EQ(opened_head, 1);
+}
+
+// The window in-process: Live re-runs after a parameter edit, and the newest edit wins.
+TEST(Window, LiveRerunFollowsTheNewestParameters) {
+    AppOptions options;
+    options.model_dir = (kSourceDir + QStringLiteral("/tests/fixtures/parity/llama3")).toStdString();
+    MainWindow window(options, kAppPath.toStdString());
+    window.show();
+    window.start();
+    auto* status = window.findChild<QLabel*>(QStringLiteral("modelStatus"));
+    auto* budget = window.findChild<QLineEdit*>(QStringLiteral("streaming_budget"));
+    spin(60000, [&] {
+        budget = window.findChild<QLineEdit*>(QStringLiteral("streaming_budget"));
+        return status && status->text().startsWith(QStringLiteral("Loaded")) && budget;
+    });
+    ASSERT_TRUE(status->text().startsWith(QStringLiteral("Loaded"))) << status->text().toStdString();
+    ASSERT_NE(budget, nullptr);
+    QAction* live = nullptr;
+    for (QAction* a : window.findChildren<QAction*>())
+        if (a->text() == QStringLiteral("Live")) live = a;
+    ASSERT_NE(live, nullptr);
+    live->setChecked(true);
+    auto* results = window.findChild<ResultsPanel*>();
+    ASSERT_NE(results, nullptr);
+    auto streamingColumn = [&]() -> std::string {
+        const auto s = results->summary();
+        for (const auto& c : s)
+            if (c["strategy"].get<std::string>().rfind("streaming", 0) == 0) return c["strategy"];
+        return "";
+    };
+    budget->setText(QStringLiteral("32"));
+    spin(60000, [&] { return streamingColumn() == "streaming:budget=32,sink=4"; });
+    EXPECT_EQ(streamingColumn(), "streaming:budget=32,sink=4");
+    // Two quick edits: only the last one is shown in the end.
+    budget->setText(QStringLiteral("40"));
+    budget->setText(QStringLiteral("48"));
+    spin(60000, [&] { return streamingColumn() == "streaming:budget=48,sink=4"; });
+    EXPECT_EQ(streamingColumn(), "streaming:budget=48,sink=4");
+    EXPECT_EQ(results->columnCount(), 2);
 }
 
 }  // namespace
