@@ -27,6 +27,7 @@ constexpr const char* kUsage = R"(usage:
   attnlab-cli tokenize --model DIR (--text T | --text-file F) [--no-special] [--json]
   attnlab-cli info --model DIR [--device ...] [--dtype ...] [--json]
   attnlab-cli strategies [--json]
+  attnlab-cli calibrate --model DIR --strategy duo|razor [--device ...] [--dtype ...] [--json]
   attnlab-cli run --model DIR --strategy SPEC [--strategy SPEC ...]
                   (--task needle:length=N,depth=D[,seed=S] | --prompt TEXT | --prompt-file F)
                   [--max-new-tokens N] [--include-full] [--device ...] [--dtype ...] [--json]
@@ -308,6 +309,8 @@ int cmdRun(int argc, char** argv) {
     }
     attnlab::CompareOptions options;
     options.settings.max_new_tokens = args.getInt("max-new-tokens", 32);
+    options.calibration.task_folder = attnlab::findTaskFolder(exePath());
+    options.calibration.on_note = [](const std::string& note) { std::cerr << "attnlab-cli: " << note << "\n"; };
     options.list_full = args.has("include-full");
     auto comparison = attnlab::runComparison(*model, *registry, input, specs, options);
     if (!comparison) throw std::runtime_error(comparison.error());
@@ -321,6 +324,7 @@ int cmdRun(int argc, char** argv) {
         in["prompt"] = input.prompt_text;
     }
     Json runs = Json::array();
+    auto rolesJson = [](const attnlab::StrategyTrace& t) { return Json(t.head_roles); };
     for (const auto& r : comparison->runs) {
         runs.push_back({{"strategy", r.spec},
                         {"output_ids", r.result.output_ids},
@@ -333,14 +337,43 @@ int cmdRun(int argc, char** argv) {
                          {{"prefill_ms", r.result.prefill_ms},
                           {"decode_ms_per_token", r.result.decode_ms_per_token},
                           {"decode_setup_ms", r.result.decode_setup_ms}}},
-                        {"trace", traceJson(r.trace)}});
+                        {"trace", traceJson(r.trace)},
+                        {"head_roles", rolesJson(r.trace)}});
     }
     if (args.has("json")) {
-        std::cout << Json{{"input", in}, {"runs", runs}, {"model", infoJson(model->info())}}.dump() << "\n";
+        std::cout << Json{{"input", in}, {"runs", runs}, {"notes", comparison->notes}, {"model", infoJson(model->info())}}
+                         .dump()
+                  << "\n";
     } else {
         for (const auto& r : comparison->runs) {
             std::cout << r.spec << ": " << r.result.output_text << "\n   ";
             for (const auto& [k, v] : r.metrics) std::cout << " " << k << "=" << v;
+            std::cout << "\n";
+        }
+    }
+    return 0;
+}
+
+int cmdCalibrate(int argc, char** argv) {
+    Args args(argc, argv, 2, {{"model", true}, {"strategy", true}, {"device", true}, {"dtype", true}, {"json", false}});
+    const std::string kind = args.require("strategy");
+    if (kind != "duo" && kind != "razor") throw UsageError("--strategy must be duo or razor (the strategies with calibrations)");
+    auto model = openModel(args);
+    attnlab::CalibrationOptions options;
+    options.task_folder = attnlab::findTaskFolder(exePath());
+    auto scores = attnlab::runCalibration(*model, kind, options);
+    if (!scores) throw std::runtime_error(scores.error());
+    attnlab::Status saved = attnlab::saveCalibration(model->info().dir, *scores, options);
+    if (!saved.isOk()) throw std::runtime_error(saved.error());
+    const std::string path = attnlab::calibrationPath(model->info().dir, kind).value();
+    if (args.has("json")) {
+        std::cout << Json{{"kind", kind}, {"path", path}, {"scores", scores->scores}, {"secondary", scores->secondary}}.dump()
+                  << "\n";
+    } else {
+        std::cout << kind << " calibration saved to " << path << "\n";
+        for (size_t l = 0; l < scores->scores.size(); ++l) {
+            std::cout << "layer " << l << ":";
+            for (double v : scores->scores[l]) std::cout << " " << v;
             std::cout << "\n";
         }
     }
@@ -373,7 +406,8 @@ int main(int argc, char** argv) {
         if (command == "info") return cmdInfo(argc, argv);
         if (command == "strategies") return cmdStrategies(argc, argv);
         if (command == "run") return cmdRun(argc, argv);
-        std::cerr << "attnlab-cli: unknown command '" << command << "' (generate, tokenize, info, strategies, run)\n";
+        if (command == "calibrate") return cmdCalibrate(argc, argv);
+        std::cerr << "attnlab-cli: unknown command '" << command << "' (generate, tokenize, info, strategies, run, calibrate)\n";
         return 2;
     } catch (const UsageError& e) {
         std::cerr << "attnlab-cli " << command << ": " << e.what() << "\n";

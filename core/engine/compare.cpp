@@ -85,14 +85,30 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
         out.runs.push_back(std::move(run));
     }
 
+    std::map<std::string, HeadScores> calibrations;
+    CalibrationOptions calibration_options = options.calibration;
+    calibration_options.on_note = [&](const std::string& note) {
+        out.notes.push_back(note);
+        if (options.calibration.on_note) options.calibration.on_note(note);
+    };
     for (const std::string& spec : specs) {
         if (options.cancel && options.cancel->load()) return R::fail("cancelled");
         StrategyRun run;
         auto instance = registry.create(spec);
         run.spec = instance->canonical_spec;
+        const HeadScores* calibration = nullptr;
+        if (const std::string& kind = instance->info.calibration; !kind.empty()) {
+            if (!calibrations.count(kind)) {
+                auto scores = ensureCalibration(model, kind, calibration_options);
+                if (!scores) return R::fail(run.spec + ": " + scores.error());
+                calibrations[kind] = *scores;
+            }
+            calibration = &calibrations[kind];
+        }
         GenerationHooks hooks = progressFor(run.spec);
         hooks.strategy = instance->strategy.get();
         hooks.trace = &run.trace;
+        hooks.calibration = calibration;
         auto free_run = model.generate(input.prompt_ids, settings, hooks);
         if (!free_run) return R::fail(run.spec + ": " + free_run.error());
         run.result = std::move(*free_run);
@@ -107,6 +123,7 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
         GenerationHooks forced_hooks;
         forced_hooks.cancel = options.cancel;
         forced_hooks.strategy = forced_instance->strategy.get();
+        forced_hooks.calibration = calibration;
         auto forced_run = model.generate(input.prompt_ids, forced, forced_hooks);
         if (!forced_run) return R::fail(run.spec + " (teacher-forced): " + forced_run.error());
         distributionMetrics(full.step_logits, forced_run->step_logits, full.vocab_size, run.metrics);

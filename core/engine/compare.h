@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/engine/model.h"
+#include "core/strategy/calibration.h"
 #include "core/strategy/registry.h"
 #include "core/strategy/trace.h"
 #include "core/tasks/tasks.h"
@@ -32,12 +33,14 @@ struct StrategyRun {
 struct Comparison {
     RunInput input;
     std::vector<StrategyRun> runs;
+    std::vector<std::string> notes;  // e.g. "no duo calibration for this model yet: running it first"
 };
 
 struct CompareOptions {
     GenerationSettings settings;
     bool list_full = false;  // add the reference `full` run to the results
     CaptureRequest capture;  // exact prefill attention to keep, for every listed run
+    CalibrationOptions calibration;  // for strategies that need one (run first when missing)
     std::function<void(const std::string& spec, const Progress&)> on_progress;
     const std::atomic<bool>* cancel = nullptr;
 };

@@ -222,6 +222,27 @@ Result<std::vector<float>> Model::promptLogits(const std::vector<int32_t>& ids) 
     }
 }
 
+Status Model::prefillObserved(const std::vector<int32_t>& ids, AttentionObserver& observer) {
+    if (ids.empty()) return Status::fail("the prompt is empty");
+    if (static_cast<int64_t>(ids.size()) > m_impl->config.max_position_embeddings)
+        return Status::fail("the probe has " + std::to_string(ids.size()) + " tokens but the model's context is " +
+                            std::to_string(m_impl->config.max_position_embeddings));
+    try {
+        c10::InferenceMode guard;
+        Transformer& tf = *m_impl->transformer;
+        const auto n = static_cast<int64_t>(ids.size());
+        at::Tensor t_ids = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).to(m_impl->device);
+        KvCache cache = tf.makeCache();
+        tf.forward(t_ids, at::arange(n, at::TensorOptions().dtype(at::kLong).device(m_impl->device)), cache, &observer,
+                   1);
+        return Status::ok();
+    } catch (const Error& e) {
+        return Status::fail(e.what());
+    } catch (const std::exception& e) {
+        return Status::fail(torchErrorMessage(e));
+    }
+}
+
 Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
                                          const GenerationHooks& hooks) {
     using R = Result<GenerationResult>;

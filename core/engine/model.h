@@ -18,6 +18,7 @@
 namespace attnlab {
 
 class Transformer;
+class AttentionObserver;
 class Strategy;
 struct HeadScores;
 struct StrategyTrace;
@@ -120,6 +121,9 @@ public:
                                       const GenerationHooks& hooks = {});
     // Logits of every prompt position, row-major [T, vocab] (tests, analyses).
     Result<std::vector<float>> promptLogits(const std::vector<int32_t>& ids);
+    // One full-attention prefill whose exact probabilities stream to `observer` (core-internal
+    // probes such as calibrations; see core/model/attention.h).
+    Status prefillObserved(const std::vector<int32_t>& ids, AttentionObserver& observer);
 
     Transformer& transformer();  // core-internal use (strategies, tests)
 

@@ -26,8 +26,9 @@ bool isPlainCausalPrefill(const at::Tensor& q_positions, const at::Tensor& k_pos
 // Exact softmax attention of a group of query heads over one set of keys.
 // q: [G, Tq, D], k/v: [Tk, D] or [G', Tk, D] broadcastable; mask: [Tq, Tk] bool.
 at::Tensor mathAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                         double scale) {
+                         double scale, const at::Tensor& bias = at::Tensor()) {
     at::Tensor scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)).mul_(scale);
+    if (bias.defined()) scores.add_(bias);
     scores.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
     at::Tensor probs = at::softmax(scores, -1);
     return at::matmul(probs.to(v.scalar_type()), v);
@@ -44,6 +45,7 @@ void notifyObserver(const at::Tensor& q, const at::Tensor& q_positions, const La
         at::Tensor k = kv.headKeys(kv_head).to(at::kFloat);
         at::Tensor kpos = kv.headPositions(kv_head);
         at::Tensor scores = at::matmul(q[head].to(at::kFloat), k.transpose(0, 1)).mul_(params.scale);
+        if (at::Tensor bias = kv.headBias(kv_head); bias.defined()) scores.add_(bias);
         at::Tensor mask = visibilityMask(q_positions, kpos, params.sliding_window);
         scores.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
         at::Tensor probs = at::softmax(scores, -1).to(at::kCPU);
@@ -76,7 +78,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
         for (int64_t h = 0; h < hkv; ++h) {
             at::Tensor qg = q.narrow(0, h * group, group);
             at::Tensor mask = visibilityMask(q_positions, kv.headPositions(h), params.sliding_window);
-            out.narrow(0, h * group, group).copy_(mathAttention(qg, kv.headKeys(h), kv.headValues(h), mask, params.scale));
+            out.narrow(0, h * group, group)
+                .copy_(mathAttention(qg, kv.headKeys(h), kv.headValues(h), mask, params.scale, kv.headBias(h)));
         }
         return out;
     }

@@ -56,29 +56,58 @@ void LayerKv::append(const at::Tensor& k, const at::Tensor& v, const at::Tensor&
     for (int64_t h = 0; h < m_kv_heads; ++h) appendRagged(h, k[h], v[h], positions);
 }
 
+LayerKv::HeadStore LayerKv::makeHead(const at::Tensor& k, const at::Tensor& v, const at::Tensor& pos,
+                                     const at::Tensor& bias, int64_t extra_capacity) const {
+    // Fresh, exactly-sized storage: nothing aliases the buffers it was made from.
+    HeadStore s;
+    const int64_t n = k.size(0);
+    s.k = at::empty({n + extra_capacity, m_head_dim}, m_options);
+    s.v = at::empty({n + extra_capacity, m_head_dim}, m_options);
+    s.pos = at::empty({n + extra_capacity}, m_options.dtype(at::kLong));
+    s.k.narrow(0, 0, n).copy_(k);
+    s.v.narrow(0, 0, n).copy_(v);
+    s.pos.narrow(0, 0, n).copy_(pos);
+    if (bias.defined()) {
+        s.bias = at::zeros({n + extra_capacity}, m_options.dtype(at::kFloat));
+        s.bias.narrow(0, 0, n).copy_(bias);
+    }
+    s.length = n;
+    return s;
+}
+
 void LayerKv::appendRagged(int64_t head, const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions) {
     HeadStore& s = m_heads[static_cast<size_t>(head)];
     const int64_t t = k.size(0);
     const int64_t capacity = s.k.defined() ? s.k.size(0) : 0;
     if (s.length + t > capacity) {
-        const int64_t new_capacity = std::max(roundUp(s.length + t), capacity * 2);
-        at::Tensor nk = at::empty({new_capacity, m_head_dim}, m_options);
-        at::Tensor nv = at::empty({new_capacity, m_head_dim}, m_options);
-        at::Tensor np = at::empty({new_capacity}, m_options.dtype(at::kLong));
-        if (s.length > 0) {
-            nk.narrow(0, 0, s.length).copy_(s.k.narrow(0, 0, s.length));
-            nv.narrow(0, 0, s.length).copy_(s.v.narrow(0, 0, s.length));
-            np.narrow(0, 0, s.length).copy_(s.pos.narrow(0, 0, s.length));
-        }
-        s.k = nk;
-        s.v = nv;
-        s.pos = np;
+        const int64_t extra = std::max(roundUp(s.length + t), capacity * 2) - s.length;
+        s = makeHead(headKeys(head), headValues(head), headPositions(head), headBias(head), extra);
     }
     s.k.narrow(0, s.length, t).copy_(k);
     s.v.narrow(0, s.length, t).copy_(v);
     s.pos.narrow(0, s.length, t).copy_(positions);
+    if (s.bias.defined()) s.bias.narrow(0, s.length, t).zero_();
     s.length += t;
 }
+
+void LayerKv::toRagged(int64_t extra_capacity) {
+    if (!m_is_dense) return;
+    std::vector<at::Tensor> all(static_cast<size_t>(m_kv_heads), at::arange(m_length, m_options.dtype(at::kLong)));
+    keep(all, extra_capacity);
+}
+
+void LayerKv::setHead(int64_t head, const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions,
+                      const at::Tensor& bias, int64_t extra_capacity) {
+    toRagged(extra_capacity);
+    m_heads.at(static_cast<size_t>(head)) = makeHead(k, v, positions, bias, extra_capacity);
+}
+
+at::Tensor LayerKv::headBias(int64_t head) const {
+    if (m_is_dense) return at::Tensor();
+    const HeadStore& s = m_heads.at(static_cast<size_t>(head));
+    return s.bias.defined() ? s.bias.narrow(0, 0, s.length) : at::Tensor();
+}
+
 
 void LayerKv::setDenseLength(int64_t length) {
     if (!m_is_dense || length < 0 || length > denseCapacity()) throw Error("LayerKv::setDenseLength out of range");
@@ -129,19 +158,13 @@ void LayerKv::keep(const std::vector<at::Tensor>& indices_per_head, int64_t extr
     std::vector<HeadStore> heads(static_cast<size_t>(m_kv_heads));
     for (int64_t h = 0; h < m_kv_heads; ++h) {
         at::Tensor idx = indices_per_head[static_cast<size_t>(h)].to(m_options.device(), at::kLong);
-        at::Tensor pos = headPositions(h).index_select(0, idx);
-        at::Tensor order = std::get<1>(pos.sort());
-        idx = idx.index_select(0, order);
-        HeadStore& s = heads[static_cast<size_t>(h)];
-        // Fresh, exactly-sized storage: nothing aliases the old buffers, which are released below.
-        const int64_t n = idx.size(0);
-        s.k = at::empty({n + extra_capacity, m_head_dim}, m_options);
-        s.v = at::empty({n + extra_capacity, m_head_dim}, m_options);
-        s.pos = at::empty({n + extra_capacity}, m_options.dtype(at::kLong));
-        s.k.narrow(0, 0, n).copy_(headKeys(h).index_select(0, idx));
-        s.v.narrow(0, 0, n).copy_(headValues(h).index_select(0, idx));
-        s.pos.narrow(0, 0, n).copy_(pos.index_select(0, order));
-        s.length = n;
+        at::Tensor order = std::get<1>(headPositions(h).index_select(0, idx).sort());
+        idx = idx.index_select(0, order);  // kept entries stay in position order
+        at::Tensor bias = headBias(h);
+        heads[static_cast<size_t>(h)] =
+            makeHead(headKeys(h).index_select(0, idx), headValues(h).index_select(0, idx),
+                     headPositions(h).index_select(0, idx), bias.defined() ? bias.index_select(0, idx) : bias,
+                     extra_capacity);
     }
     m_heads = std::move(heads);
     m_is_dense = false;

@@ -46,6 +46,17 @@ public:
     // are released.
     void keep(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity = 0);
 
+    // Switches a dense cache to the ragged form, every head keeping all its entries with room for
+    // extra_capacity more. No-op when already ragged.
+    void toRagged(int64_t extra_capacity);
+    // Replaces one KV head's entries (ragged form; a dense cache is converted first). bias: [n]
+    // additive attention-score bias per entry (e.g. log multiplicity of a compensation token), or
+    // undefined for none.
+    void setHead(int64_t head, const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions,
+                 const at::Tensor& bias, int64_t extra_capacity = 0);
+    // Per-entry score bias [n] float of one KV head, or an undefined tensor when it has none.
+    at::Tensor headBias(int64_t head) const;
+
     // Bytes allocated for K and V (capacity, not just live entries).
     int64_t allocatedBytes() const;
 
@@ -53,8 +64,11 @@ private:
     struct HeadStore {
         at::Tensor k, v;   // [capacity, head_dim]
         at::Tensor pos;    // [capacity] int64
+        at::Tensor bias;   // [capacity] float score bias, or undefined (all zero)
         int64_t length = 0;
     };
+    HeadStore makeHead(const at::Tensor& k, const at::Tensor& v, const at::Tensor& pos, const at::Tensor& bias,
+                       int64_t extra_capacity) const;
     void reallocDense(int64_t new_capacity);
     void growDense(int64_t needed);
     void appendRagged(int64_t head, const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions);

@@ -12,7 +12,8 @@ namespace attnlab {
 // [layer][kv_head]; higher = more of a retrieval head.
 struct HeadScores {
     std::string kind;  // "duo", "razor"
-    std::vector<std::vector<double>> scores;
+    std::vector<std::vector<double>> scores;     // duo: distant attention mass; razor: induction
+    std::vector<std::vector<double>> secondary;  // razor: echo scores; empty otherwise
 };
 
 struct StrategyInfo {
