@@ -1,6 +1,12 @@
 // attnlab-cli: the headless client of core. Whatever the GUI can run, this can run.
-// Bad input: non-zero exit and one clear line on stderr.
+// Bad input: non-zero exit and one clear line on stderr. A run that could not be saved to its
+// --session is still printed, and the exit code is kExitNotSaved.
 #include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <set>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -13,24 +19,38 @@
 
 #include "core/engine/compare.h"
 #include "core/engine/model.h"
+#include "core/export/run_export.h"
+#include "core/session/session_store.h"
+#include "core/strategy/calibration.h"
 #include "core/strategy/registry.h"
 #include "core/tasks/tasks.h"
+
+// Keep in step with project(VERSION) in the top CMakeLists.txt.
+#ifndef ATTNLAB_VERSION
+#define ATTNLAB_VERSION "0.1.0"
+#endif
 
 namespace {
 
 using Json = nlohmann::json;
 
+// The results were computed and printed, but not saved to the --session file.
+constexpr int kExitNotSaved = 3;
+
 constexpr const char* kUsage = R"(usage:
   attnlab-cli generate --model DIR (--prompt TEXT | --prompt-file F) [--max-new-tokens N]
                        [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]]
-                       [--device cpu|cuda] [--dtype f32|bf16|f16] [--json]
+                       [--device cpu|cuda] [--dtype f32|bf16|f16] [--session FILE] [--json]
   attnlab-cli tokenize --model DIR (--text T | --text-file F) [--no-special] [--json]
   attnlab-cli info --model DIR [--device ...] [--dtype ...] [--json]
   attnlab-cli strategies [--json]
   attnlab-cli calibrate --model DIR --strategy duo|razor [--device ...] [--dtype ...] [--json]
   attnlab-cli run --model DIR --strategy SPEC [--strategy SPEC ...]
                   (--task needle:length=N,depth=D[,seed=S] | --prompt TEXT | --prompt-file F)
-                  [--max-new-tokens N] [--include-full] [--device ...] [--dtype ...] [--json]
+                  [--max-new-tokens N] [--include-full] [--device ...] [--dtype ...]
+                  [--session FILE] [--json]
+  attnlab-cli sessions FILE [--json]
+  attnlab-cli export --session FILE [--run ID ...] --format jsonl|csv|npy --out DIR
 )";
 
 struct UsageError : std::runtime_error {
@@ -142,11 +162,134 @@ Json infoJson(const attnlab::ModelInfo& i) {
                 {"dtype", i.dtype}};
 }
 
+// --- sessions -------------------------------------------------------------------------------------
+
+std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// JSON text for the store; invalid UTF-8 in decoded output is replaced rather than thrown on.
+std::string jsonText(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+attnlab::ModelRecord modelRecord(const attnlab::ModelInfo& info) {
+    attnlab::ModelRecord model;
+    model.path = info.dir;
+    model.architecture = info.architecture;
+    // An unreadable hash only loses the (path, hash) match; the run itself is still worth keeping.
+    if (auto hash = attnlab::modelContentHash(info.dir)) model.content_hash = "fnv1a64:" + *hash;
+    return model;
+}
+
+std::string deviceText(const attnlab::ModelInfo& info) { return info.device + " (" + info.dtype + ")"; }
+
+std::string versionsJson(const std::string& strategy_origin) {
+    Json versions{{"attnlab", ATTNLAB_VERSION}};
+    if (!strategy_origin.empty()) versions["strategy_origin"] = strategy_origin;
+    return jsonText(versions);
+}
+
+// Kept positions of every trace decision as I64 vectors [kept]: kept_l{layer}_h{kv_head} for prefill,
+// with _s{step} for decode-time decisions (and _2, _3, ... should a name repeat).
+std::vector<attnlab::BlobRecord> keptPositionBlobs(const attnlab::StrategyTrace& trace) {
+    std::vector<attnlab::BlobRecord> blobs;
+    std::set<std::string> names;
+    for (const auto& d : trace.decisions) {
+        std::string name = "kept_l" + std::to_string(d.layer) + "_h" + std::to_string(d.kv_head);
+        if (d.step >= 0) name += "_s" + std::to_string(d.step);
+        const std::string base = name;
+        for (int n = 2; names.count(name); ++n) name = base + "_" + std::to_string(n);
+        names.insert(name);
+        attnlab::BlobRecord blob;
+        blob.name = name;
+        blob.dtype = "I64";
+        blob.shape = {static_cast<int64_t>(d.kept_positions.size())};
+        blob.bytes.resize(d.kept_positions.size() * sizeof(int64_t));
+        // Little-endian hosts only (x86-64, aarch64), as the store's byte layout.
+        if (!blob.bytes.empty()) std::memcpy(blob.bytes.data(), d.kept_positions.data(), blob.bytes.size());
+        blobs.push_back(std::move(blob));
+    }
+    return blobs;
+}
+
+// Saves the runs in order into the session at `path` (created if missing). Returns the new ids, or a
+// one-line reason naming what was not saved. The runs stay in memory either way.
+attnlab::Result<std::vector<int64_t>> saveToSession(const std::string& path,
+                                                    const std::vector<attnlab::RunRecord>& runs) {
+    using R = attnlab::Result<std::vector<int64_t>>;
+    attnlab::SessionOpenOptions options;
+    options.create_if_missing = true;
+    auto store = attnlab::SessionStore::open(path, options);
+    if (!store) return R::fail(firstLine(store.error()));
+    std::vector<int64_t> ids;
+    for (const auto& run : runs) {
+        auto id = store->saveRun(run);
+        if (!id) {
+            std::string why = "run '" + run.strategy + "': " + firstLine(id.error());
+            if (!ids.empty()) why += " (" + std::to_string(ids.size()) + " of " + std::to_string(runs.size()) + " runs saved)";
+            return R::fail(why);
+        }
+        ids.push_back(*id);
+    }
+    return ids;
+}
+
+// Saves when --session was given and reports the outcome: the "session" object for --json output,
+// and a one-line stderr message plus kExitNotSaved when nothing or not everything was saved.
+struct SessionOutcome {
+    bool is_requested = false;
+    bool is_saved = false;
+    std::vector<int64_t> run_ids;
+    std::string error;
+
+    Json json(const std::string& path) const {
+        Json j{{"path", path}, {"run_ids", run_ids}};
+        if (!is_saved) j["error"] = error;
+        return j;
+    }
+    int finish(const std::string& command, const std::string& path, bool is_json) const {
+        if (!is_requested) return 0;
+        if (!is_saved) {
+            std::cerr << "attnlab-cli " << command << ": results printed but not saved to session " << path << ": "
+                      << error << "\n";
+            return kExitNotSaved;
+        }
+        if (!is_json) {
+            std::cout << "saved to " << path << " as run";
+            for (int64_t id : run_ids) std::cout << " " << id;
+            std::cout << "\n";
+        }
+        return 0;
+    }
+};
+
+SessionOutcome saveIfRequested(const std::string& path, const std::vector<attnlab::RunRecord>& runs) {
+    SessionOutcome outcome;
+    if (path.empty()) return outcome;
+    outcome.is_requested = true;
+    try {
+        auto ids = saveToSession(path, runs);
+        if (ids) {
+            outcome.is_saved = true;
+            outcome.run_ids = *ids;
+        } else {
+            outcome.error = ids.error();
+        }
+    } catch (const std::exception& e) {  // e.g. bad_alloc: the results must still be printed
+        outcome.error = firstLine(e.what());
+    }
+    return outcome;
+}
+
+// --session FILE, or "" when not given.
+std::string sessionArgument(const Args& args) {
+    if (!args.has("session")) return "";
+    if (args.get("session").empty()) throw UsageError("option '--session' needs a file name");
+    return args.get("session");
+}
+
 int cmdGenerate(int argc, char** argv) {
     Args args(argc, argv, 2,
               {{"model", true}, {"prompt", true}, {"prompt-file", true}, {"max-new-tokens", true}, {"greedy", false},
                {"temperature", true}, {"top-k", true}, {"top-p", true}, {"seed", true}, {"device", true},
-               {"dtype", true}, {"json", false}});
+               {"dtype", true}, {"session", true}, {"json", false}});
     const std::string prompt = textArgument(args, "prompt", "prompt-file");
     attnlab::GenerationSettings settings;
     settings.max_new_tokens = args.getInt("max-new-tokens", 32);
@@ -158,30 +301,64 @@ int cmdGenerate(int argc, char** argv) {
     settings.sampling.top_p = args.getDouble("top-p", 1.0);
     settings.sampling.seed = static_cast<uint64_t>(args.getInt("seed", 0));
     if (settings.max_new_tokens < 0) throw UsageError("--max-new-tokens must not be negative");
+    const std::string session_path = sessionArgument(args);
 
     auto model = openModel(args);
     auto ids = model->encode(prompt, true);
     if (!ids) throw std::runtime_error(ids.error());
+    const int64_t started_ms = attnlab::nowUnixMs();
     auto result = model->generate(*ids, settings);
     if (!result) throw std::runtime_error(result.error());
+    const int64_t ended_ms = attnlab::nowUnixMs();
     const attnlab::GenerationResult& r = *result;
+    const attnlab::ModelInfo info = model->info();
+    Json j{{"prompt_ids", r.prompt_ids},
+           {"output_ids", r.output_ids},
+           {"output_text", r.output_text},
+           {"stop_reason", r.stop_reason},
+           {"timings",
+            {{"prefill_ms", r.prefill_ms},
+             {"decode_ms_per_token", r.decode_ms_per_token},
+             {"decode_setup_ms", r.decode_setup_ms}}},
+           {"kv_bytes", r.kv_bytes},
+           {"kv_peak_bytes", r.kv_peak_bytes},
+           {"model", infoJson(info)}};
+
+    SessionOutcome session;
+    if (!session_path.empty()) {
+        Json spec = j;
+        spec["input"] = {{"prompt", prompt}, {"prompt_ids", r.prompt_ids}};
+        spec["settings"] = {{"max_new_tokens", settings.max_new_tokens},
+                            {"greedy", settings.sampling.is_greedy},
+                            {"temperature", settings.sampling.temperature},
+                            {"top_k", settings.sampling.top_k},
+                            {"top_p", settings.sampling.top_p},
+                            {"seed", settings.sampling.seed}};
+        attnlab::RunRecord run;
+        run.spec_json = jsonText(spec);
+        run.strategy = "full";
+        run.status = "done";
+        run.started_unix_ms = started_ms;
+        run.ended_unix_ms = ended_ms;
+        run.device = deviceText(info);
+        run.versions_json = versionsJson("built-in");
+        run.model = modelRecord(info);
+        run.prompt_ids = r.prompt_ids;
+        run.output_ids = r.output_ids;
+        run.output_text = r.output_text;
+        run.metrics = {{"prefill_ms", r.prefill_ms},
+                       {"decode_ms_per_token", r.decode_ms_per_token},
+                       {"kv_bytes", double(r.kv_bytes)},
+                       {"kv_peak_bytes", double(r.kv_peak_bytes)}};
+        session = saveIfRequested(session_path, {run});
+        j["session"] = session.json(session_path);
+    }
     if (args.has("json")) {
-        Json j{{"prompt_ids", r.prompt_ids},
-               {"output_ids", r.output_ids},
-               {"output_text", r.output_text},
-               {"stop_reason", r.stop_reason},
-               {"timings",
-                {{"prefill_ms", r.prefill_ms},
-                 {"decode_ms_per_token", r.decode_ms_per_token},
-                 {"decode_setup_ms", r.decode_setup_ms}}},
-               {"kv_bytes", r.kv_bytes},
-               {"kv_peak_bytes", r.kv_peak_bytes},
-               {"model", infoJson(model->info())}};
         std::cout << j.dump() << "\n";
     } else {
         std::cout << r.output_text << "\n";
     }
-    return 0;
+    return session.finish("generate", session_path, args.has("json"));
 }
 
 int cmdTokenize(int argc, char** argv) {
@@ -283,7 +460,8 @@ int cmdRun(int argc, char** argv) {
     }
     Args args(static_cast<int>(rest.size()), rest.data(), 2,
               {{"model", true}, {"task", true}, {"prompt", true}, {"prompt-file", true}, {"max-new-tokens", true},
-               {"include-full", false}, {"device", true}, {"dtype", true}, {"json", false}});
+               {"include-full", false}, {"device", true}, {"dtype", true}, {"session", true}, {"json", false}});
+    const std::string session_path = sessionArgument(args);
     if (specs.empty()) throw UsageError("give at least one --strategy (see attnlab-cli strategies)");
     auto registry = makeRegistry();
     for (const auto& spec : specs) {  // bad specs fail before the model loads
@@ -312,8 +490,11 @@ int cmdRun(int argc, char** argv) {
     options.calibration.task_folder = attnlab::findTaskFolder(exePath());
     options.calibration.on_note = [](const std::string& note) { std::cerr << "attnlab-cli: " << note << "\n"; };
     options.list_full = args.has("include-full");
+    const int64_t started_ms = attnlab::nowUnixMs();
     auto comparison = attnlab::runComparison(*model, *registry, input, specs, options);
     if (!comparison) throw std::runtime_error(comparison.error());
+    const int64_t ended_ms = attnlab::nowUnixMs();
+    const attnlab::ModelInfo info = model->info();
 
     Json in{{"prompt_tokens", input.prompt_ids.size()}, {"prompt_ids", input.prompt_ids}};
     if (input.has_task) {
@@ -340,10 +521,45 @@ int cmdRun(int argc, char** argv) {
                         {"trace", traceJson(r.trace)},
                         {"head_roles", rolesJson(r.trace)}});
     }
+    Json out{{"input", in}, {"runs", runs}, {"notes", comparison->notes}, {"model", infoJson(info)}};
+
+    SessionOutcome session;
+    if (!session_path.empty()) {
+        // The strategies ran one after another inside one comparison (with the shared `full`
+        // reference), so every run carries the comparison's start and end.
+        std::map<std::string, std::string> origins;
+        for (const auto& s : registry->list()) origins[s.name] = s.origin;
+        const attnlab::ModelRecord model_record = modelRecord(info);
+        std::vector<attnlab::RunRecord> records;
+        for (size_t i = 0; i < comparison->runs.size(); ++i) {
+            const attnlab::StrategyRun& r = comparison->runs[i];
+            Json spec = runs[i];
+            spec["input"] = in;
+            spec["model"] = out["model"];
+            spec["settings"] = {{"max_new_tokens", options.settings.max_new_tokens}};
+            spec["notes"] = comparison->notes;
+            attnlab::RunRecord record;
+            record.spec_json = jsonText(spec);
+            record.strategy = r.spec;
+            record.status = "done";
+            record.started_unix_ms = started_ms;
+            record.ended_unix_ms = ended_ms;
+            record.device = deviceText(info);
+            const std::string name = r.spec.substr(0, r.spec.find(':'));
+            record.versions_json = versionsJson(origins.count(name) ? origins[name] : "");
+            record.model = model_record;
+            record.prompt_ids = input.prompt_ids;
+            record.output_ids = r.result.output_ids;
+            record.output_text = r.result.output_text;
+            record.metrics = r.metrics;
+            record.blobs = keptPositionBlobs(r.trace);
+            records.push_back(std::move(record));
+        }
+        session = saveIfRequested(session_path, records);
+        out["session"] = session.json(session_path);
+    }
     if (args.has("json")) {
-        std::cout << Json{{"input", in}, {"runs", runs}, {"notes", comparison->notes}, {"model", infoJson(model->info())}}
-                         .dump()
-                  << "\n";
+        std::cout << out.dump() << "\n";
     } else {
         for (const auto& r : comparison->runs) {
             std::cout << r.spec << ": " << r.result.output_text << "\n   ";
@@ -351,7 +567,7 @@ int cmdRun(int argc, char** argv) {
             std::cout << "\n";
         }
     }
-    return 0;
+    return session.finish("run", session_path, args.has("json"));
 }
 
 int cmdCalibrate(int argc, char** argv) {
@@ -392,6 +608,103 @@ int cmdInfo(int argc, char** argv) {
     return 0;
 }
 
+// A metric value in a table cell: integers in full, others to 4 significant digits.
+std::string shortNumber(double v) {
+    std::ostringstream ss;
+    if (v == std::floor(v) && std::fabs(v) < 1e15)
+        ss << static_cast<long long>(v);  // byte counts in full
+    else
+        ss << std::setprecision(4) << v;
+    return ss.str();
+}
+
+int cmdSessions(int argc, char** argv) {
+    // FILE comes first: `sessions FILE [--json]` (also accepted: --session FILE).
+    const bool has_file = argc > 2 && std::string(argv[2]).rfind("--", 0) != 0;
+    Args args(argc, argv, has_file ? 3 : 2, {{"session", true}, {"json", false}});
+    if (has_file && args.has("session")) throw UsageError("give the session file once");
+    const std::string path = has_file ? std::string(argv[2]) : args.get("session");
+    if (path.empty()) throw UsageError("give the session file: attnlab-cli sessions FILE [--json]");
+    attnlab::SessionOpenOptions options;
+    options.read_only = true;
+    auto store = attnlab::SessionStore::open(path, options);
+    if (!store) throw std::runtime_error(store.error());
+    auto runs = store->listRuns();
+    if (!runs) throw std::runtime_error(runs.error());
+    if (args.has("json")) {
+        std::cout << attnlab::runSummariesJson(*runs) << "\n";
+        return 0;
+    }
+    if (runs->empty()) {
+        std::cout << path << ": no runs\n";
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows{{"id", "status", "started", "strategy", "model", "metrics"}};
+    for (const auto& run : *runs) {
+        std::string metrics;
+        for (const auto& [k, v] : run.metrics) metrics += (metrics.empty() ? "" : " ") + k + "=" + shortNumber(v);
+        std::string name = run.strategy + (run.name.empty() ? "" : " \"" + run.name + "\"");
+        rows.push_back({std::to_string(run.id), run.status, attnlab::isoUtcFromUnixMs(run.started_unix_ms), name,
+                        run.model.path, metrics});
+    }
+    std::vector<size_t> widths(rows.front().size(), 0);
+    for (const auto& row : rows)
+        for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t c = 0; c < row.size(); ++c) {
+            line += row[c];
+            if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
+        }
+        std::cout << line << "\n";
+    }
+    return 0;
+}
+
+int cmdExport(int argc, char** argv) {
+    // --run may repeat: collect the ids before the generic parser sees the arguments.
+    std::vector<int64_t> run_ids;
+    std::vector<char*> rest{argv[0], argv[1]};
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        std::string value;
+        if (a == "--run") {
+            if (i + 1 >= argc) throw UsageError("option '--run' needs a value");
+            value = argv[++i];
+        } else if (a.rfind("--run=", 0) == 0) {
+            value = a.substr(6);
+        } else {
+            rest.push_back(argv[i]);
+            continue;
+        }
+        size_t used = 0;
+        long long id = 0;
+        try {
+            id = std::stoll(value, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != value.size() || value.empty() || id <= 0)
+            throw UsageError("option '--run' needs a run id (see attnlab-cli sessions FILE), got '" + value + "'");
+        run_ids.push_back(id);
+    }
+    Args args(static_cast<int>(rest.size()), rest.data(), 2, {{"session", true}, {"format", true}, {"out", true}});
+    const std::string path = args.require("session");
+    auto format = attnlab::parseExportFormat(args.require("format"));
+    if (!format) throw UsageError(format.error());
+    attnlab::ExportRequest request;
+    request.run_ids = run_ids;
+    request.format = *format;
+    request.out_dir = args.require("out");
+    auto store = attnlab::SessionStore::open(path);
+    if (!store) throw std::runtime_error(store.error());
+    auto report = attnlab::exportSession(*store, request);
+    if (!report) throw std::runtime_error(report.error());
+    for (const auto& note : report->notes) std::cerr << "attnlab-cli export: " << firstLine(note) << "\n";
+    for (const auto& file : report->files) std::cout << file.path << "\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -407,7 +720,10 @@ int main(int argc, char** argv) {
         if (command == "strategies") return cmdStrategies(argc, argv);
         if (command == "run") return cmdRun(argc, argv);
         if (command == "calibrate") return cmdCalibrate(argc, argv);
-        std::cerr << "attnlab-cli: unknown command '" << command << "' (generate, tokenize, info, strategies, run, calibrate)\n";
+        if (command == "sessions") return cmdSessions(argc, argv);
+        if (command == "export") return cmdExport(argc, argv);
+        std::cerr << "attnlab-cli: unknown command '" << command
+                  << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export)\n";
         return 2;
     } catch (const UsageError& e) {
         std::cerr << "attnlab-cli " << command << ": " << e.what() << "\n";
