@@ -109,6 +109,13 @@ private:
     int64_t m_prompt_tokens;
 };
 
+// Keeps each layer's prefill queries for strategies applied later (PrefillSnapshot).
+class QueryRecorder : public LayerHook {
+public:
+    void afterAttention(int64_t, const at::Tensor& q, const at::Tensor&, LayerKv&) override { queries.push_back(q.clone()); }
+    std::vector<at::Tensor> queries;
+};
+
 std::string torchErrorMessage(const std::exception& e) {
     std::string what = e.what();
     if (compat::isOutOfMemory(what))
@@ -118,6 +125,16 @@ std::string torchErrorMessage(const std::exception& e) {
 }
 
 }  // namespace
+
+struct PrefillSnapshot {
+    std::vector<int32_t> prompt_ids;
+    at::Tensor ids;                 // [T] on the device
+    at::Tensor positions;           // [T]
+    KvCache cache;                  // full attention, reserved to the prompt
+    std::vector<at::Tensor> queries;  // per layer [Hq, T, D]
+    at::Tensor last_row;            // logits of the last prompt position, CPU float
+    double prefill_ms = 0;
+};
 
 struct Model::Impl {
     std::string dir;
@@ -243,19 +260,58 @@ Status Model::prefillObserved(const std::vector<int32_t>& ids, AttentionObserver
     }
 }
 
+namespace {
+// The prompt checks shared by generate() and prefill(): empty, longer than the context, ids out of range.
+Status checkPrompt(const ModelConfig& c, const std::vector<int32_t>& prompt_ids) {
+    if (prompt_ids.empty()) return Status::fail("the prompt is empty (no tokens)");
+    const auto prompt_len = static_cast<int64_t>(prompt_ids.size());
+    if (prompt_len > c.max_position_embeddings)
+        return Status::fail("the prompt has " + std::to_string(prompt_len) + " tokens but the model's context is " +
+                            std::to_string(c.max_position_embeddings) + " tokens (max_position_embeddings in config.json)");
+    for (int32_t id : prompt_ids)
+        if (id < 0 || id >= c.vocab_size)
+            return Status::fail("token id " + std::to_string(id) + " is outside the vocabulary (size " +
+                                std::to_string(c.vocab_size) + ")");
+    return Status::ok();
+}
+}  // namespace
+
+Result<std::shared_ptr<PrefillSnapshot>> Model::prefill(const std::vector<int32_t>& prompt_ids) {
+    using R = Result<std::shared_ptr<PrefillSnapshot>>;
+    Status ok = checkPrompt(m_impl->config, prompt_ids);
+    if (!ok.isOk()) return R::fail(ok.error());
+    try {
+        c10::InferenceMode guard;
+        Transformer& tf = *m_impl->transformer;
+        auto snap = std::make_shared<PrefillSnapshot>();
+        const auto n = static_cast<int64_t>(prompt_ids.size());
+        snap->prompt_ids = prompt_ids;
+        snap->ids = at::tensor(std::vector<int64_t>(prompt_ids.begin(), prompt_ids.end()), at::kLong).to(m_impl->device);
+        snap->positions = at::arange(n, at::TensorOptions().dtype(at::kLong).device(m_impl->device));
+        snap->cache = tf.makeCache();
+        snap->cache.reserve(n);
+        QueryRecorder recorder;
+        auto start = Clock::now();
+        at::Tensor logits = tf.forward(snap->ids, snap->positions, snap->cache, nullptr, 1, &recorder);
+        snap->last_row = logits[0].to(at::kCPU).contiguous();
+        snap->prefill_ms = msSince(start);
+        snap->queries = std::move(recorder.queries);
+        return snap;
+    } catch (const Error& e) {
+        return R::fail(e.what());
+    } catch (const std::exception& e) {
+        return R::fail(torchErrorMessage(e));
+    }
+}
+
 Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
                                          const GenerationHooks& hooks) {
     using R = Result<GenerationResult>;
     const ModelConfig& c = m_impl->config;
-    if (prompt_ids.empty()) return R::fail("the prompt is empty (no tokens)");
+    if (Status ok = checkPrompt(c, prompt_ids); !ok.isOk()) return R::fail(ok.error());
     const auto prompt_len = static_cast<int64_t>(prompt_ids.size());
-    if (prompt_len > c.max_position_embeddings)
-        return R::fail("the prompt has " + std::to_string(prompt_len) + " tokens but the model's context is " +
-                       std::to_string(c.max_position_embeddings) + " tokens (max_position_embeddings in config.json)");
-    for (int32_t id : prompt_ids)
-        if (id < 0 || id >= c.vocab_size)
-            return R::fail("token id " + std::to_string(id) + " is outside the vocabulary (size " +
-                           std::to_string(c.vocab_size) + ")");
+    if (hooks.reuse_prefill && hooks.reuse_prefill->prompt_ids != prompt_ids)
+        return R::fail("the reused prefill was made for another prompt");
     if (settings.max_new_tokens < 0) return R::fail("max_new_tokens must not be negative");
     if (!settings.sampling.is_greedy) {
         if (!(settings.sampling.temperature > 0)) return R::fail("temperature must be positive");
@@ -296,17 +352,27 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
 
         if (hooks.on_progress) hooks.on_progress({"prefill", 0, prompt_len, 0});
         auto start = Clock::now();
-        at::Tensor ids = at::tensor(std::vector<int64_t>(prompt_ids.begin(), prompt_ids.end()), at::kLong)
-                             .to(m_impl->device);
-        at::Tensor logits = tf.forward(ids, at::arange(prompt_len, long_opts), cache,
-                                       capture.isEmpty() ? nullptr : &capture, 1, strategy_hook.get());
-        at::Tensor row = logits[0].to(at::kCPU).contiguous();  // the copy synchronises the device
+        at::Tensor ids, row;
+        if (const PrefillSnapshot* snap = hooks.reuse_prefill) {
+            // The shared prefill's cache, then this strategy's cache stages on the recorded queries.
+            ids = snap->ids;
+            cache = snap->cache.clone();
+            if (!hooks.strategy) cache.reserve(max_total);
+            for (int64_t l = 0; strategy_hook && l < cache.layers(); ++l)
+                strategy_hook->afterAttention(l, snap->queries[static_cast<size_t>(l)], snap->positions, cache.layer(l));
+            row = snap->last_row.clone();
+        } else {
+            ids = at::tensor(std::vector<int64_t>(prompt_ids.begin(), prompt_ids.end()), at::kLong).to(m_impl->device);
+            at::Tensor logits = tf.forward(ids, at::arange(prompt_len, long_opts), cache,
+                                           capture.isEmpty() ? nullptr : &capture, 1, strategy_hook.get());
+            row = logits[0].to(at::kCPU).contiguous();  // the copy synchronises the device
+        }
         if (hooks.strategy) {
             // Layers the strategy left whole get room for the decode tokens in one step.
             for (int64_t l = 0; l < cache.layers(); ++l) cache.layer(l).reserve(max_total);
             strategy_hook->reserve_after_keep = 0;
         }
-        result.prefill_ms = msSince(start);
+        result.prefill_ms = hooks.reuse_prefill ? hooks.reuse_prefill->prefill_ms + msSince(start) : msSince(start);
         capture.setActive(false);
         if (hooks.on_progress)
             hooks.on_progress({"prefill", prompt_len, prompt_len, prompt_len / std::max(result.prefill_ms, 1e-9) * 1e3});

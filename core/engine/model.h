@@ -19,6 +19,7 @@ namespace attnlab {
 
 class Transformer;
 class AttentionObserver;
+struct PrefillSnapshot;
 class Strategy;
 struct HeadScores;
 struct StrategyTrace;
@@ -85,6 +86,10 @@ struct GenerationHooks {
     Strategy* strategy = nullptr;             // nullptr = full attention
     const HeadScores* calibration = nullptr;  // for strategies that need one
     StrategyTrace* trace = nullptr;           // where the strategy records its decisions
+    // Start from this full-attention prefill of the same prompt instead of computing it again: the
+    // cache stages see the queries the prefill recorded, so the result equals a fresh generate()
+    // (cache strategies only change the cache after each layer's attention). Captures are ignored.
+    const PrefillSnapshot* reuse_prefill = nullptr;
 };
 
 struct GenerationResult {
@@ -119,6 +124,9 @@ public:
     Result<std::vector<int32_t>> encode(const std::string& text, bool add_special_tokens = true) const;
     Result<GenerationResult> generate(const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
                                       const GenerationHooks& hooks = {});
+    // One full-attention prefill, kept (cache, queries, last logits) for several generate() calls
+    // with GenerationHooks::reuse_prefill.
+    Result<std::shared_ptr<PrefillSnapshot>> prefill(const std::vector<int32_t>& prompt_ids);
     // Logits of every prompt position, row-major [T, vocab] (tests, analyses).
     Result<std::vector<float>> promptLogits(const std::vector<int32_t>& ids);
     // One full-attention prefill whose exact probabilities stream to `observer` (core-internal

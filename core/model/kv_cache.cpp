@@ -182,6 +182,28 @@ int64_t LayerKv::allocatedBytes() const {
     return total;
 }
 
+LayerKv LayerKv::clone() const {
+    LayerKv c = *this;
+    auto deep = [](const at::Tensor& t) { return t.defined() ? t.clone() : t; };
+    c.m_k = deep(m_k);
+    c.m_v = deep(m_v);
+    c.m_pos = deep(m_pos);
+    for (HeadStore& h : c.m_heads) {
+        h.k = deep(h.k);
+        h.v = deep(h.v);
+        h.pos = deep(h.pos);
+        h.bias = deep(h.bias);
+    }
+    return c;
+}
+
+KvCache KvCache::clone() const {
+    KvCache c;
+    for (const LayerKv& l : m_layers) c.m_layers.push_back(l.clone());
+    c.m_peak_bytes = m_peak_bytes;
+    return c;
+}
+
 KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, at::TensorOptions options) {
     m_layers.reserve(static_cast<size_t>(layers));
     for (int64_t i = 0; i < layers; ++i) m_layers.emplace_back(kv_heads, head_dim, options);

@@ -59,6 +59,8 @@ public:
 
     // Bytes allocated for K and V (capacity, not just live entries).
     int64_t allocatedBytes() const;
+    // A deep copy (own storage), e.g. to run several strategies from one prefill.
+    LayerKv clone() const;
 
 private:
     struct HeadStore {
@@ -98,6 +100,7 @@ public:
     // Largest allocatedBytes() seen at any notePeak() call.
     void notePeak();
     int64_t peakBytes() const { return m_peak_bytes; }
+    KvCache clone() const;
 
 private:
     std::vector<LayerKv> m_layers;

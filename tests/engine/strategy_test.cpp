@@ -223,3 +223,45 @@ TEST(StrategyEquivalenceTest, BudgetCoveringThePromptGivesFullsTokensAndLogits) 
 }
 
 }  // namespace
+
+namespace {
+
+// One shared prefill serves every cache strategy: same tokens, logits, memory and trace as a fresh run.
+TEST(SharedPrefillTest, ReusedPrefillEqualsAFreshRunForEveryCacheStrategy) {
+    Fixture f = llama3();
+    auto registry = staticRegistry();
+    auto snapshot = f.model->prefill(f.prompt);
+    ASSERT_TRUE(snapshot.isOk()) << snapshot.error();
+    for (const std::string spec : {"full", "streaming:budget=16", "snapkv:budget=20,window=8"}) {
+        StrategyTrace fresh_trace, reused_trace;
+        GenerationResult fresh = runWith(*f.model, *registry, spec, f.prompt, 6, &fresh_trace);
+        auto inst = registry->create(spec);
+        GenerationSettings s;
+        s.max_new_tokens = 6;
+        s.stop_at_eos = false;
+        s.keep_step_logits = true;
+        GenerationHooks hooks;
+        hooks.strategy = inst->strategy.get();
+        hooks.trace = &reused_trace;
+        hooks.reuse_prefill = snapshot->get();
+        auto reused = f.model->generate(f.prompt, s, hooks);
+        ASSERT_TRUE(reused.isOk()) << reused.error();
+        EXPECT_EQ(reused->output_ids, fresh.output_ids) << spec;
+        EXPECT_EQ(reused->kv_bytes, fresh.kv_bytes) << spec;
+        ASSERT_EQ(reused->step_logits.size(), fresh.step_logits.size());
+        double diff = 0;
+        for (size_t i = 0; i < fresh.step_logits.size(); ++i)
+            diff = std::max(diff, double(std::fabs(reused->step_logits[i] - fresh.step_logits[i])));
+        EXPECT_LT(diff, 1e-5) << spec;
+        ASSERT_EQ(reused_trace.decisions.size(), fresh_trace.decisions.size());
+        for (size_t i = 0; i < fresh_trace.decisions.size(); ++i)
+            EXPECT_EQ(reused_trace.decisions[i].kept_positions, fresh_trace.decisions[i].kept_positions);
+    }
+    // Another prompt is refused.
+    GenerationHooks hooks;
+    hooks.reuse_prefill = snapshot->get();
+    std::vector<int32_t> other(f.prompt.begin(), f.prompt.end() - 1);
+    EXPECT_FALSE(f.model->generate(other, GenerationSettings{}, hooks).isOk());
+}
+
+}  // namespace
