@@ -189,6 +189,8 @@ void EngineClient::run(const RunRequest& request) {
             options.list_full = list_full;
             options.settings.max_new_tokens = request.input.max_new_tokens;
             options.cancel = &m_cancel;
+            // Strategies that need a calibration (duo, razor) run it first when the model has none.
+            options.calibration.task_folder = findTaskFolder(m_exe_path);
             const int64_t tokens = static_cast<int64_t>(input->prompt_ids.size());
             const int64_t per_layer = tokens * tokens * 4 * info.heads;
             const int64_t copies = static_cast<int64_t>(request.specs.size()) + 1;

@@ -168,12 +168,9 @@ void StrategyPanel::setCatalog(const StrategyCatalog& catalog) {
         e->error->setStyleSheet(QStringLiteral("color: #c0392b;"));
         e->error->hide();
         box_layout->addWidget(e->error);
-        if (!info.calibration.empty()) {
-            e->box->setChecked(false);
-            e->box->setEnabled(false);
-            e->box->setToolTip(tr("needs a %1 calibration, which the app cannot run yet")
+        if (!info.calibration.empty())
+            e->box->setToolTip(tr("needs a %1 calibration: the first run on a model computes it (cached per model)")
                                    .arg(QString::fromStdString(info.calibration)));
-        }
         connect(e->box, &QGroupBox::toggled, this, &StrategyPanel::selectionChanged);
         // Show parameter problems as they are typed.
         connect(this, &StrategyPanel::selectionChanged, e->box, [e] {
