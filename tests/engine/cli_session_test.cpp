@@ -1,9 +1,6 @@
 // attnlab-cli with sessions: `run/generate --session` save every run, `sessions` lists them, `export`
 // writes JSON Lines / CSV / .npy, and a session that cannot be written still gets the results printed.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstring>
@@ -16,45 +13,12 @@
 using attnlab::test::parityDir;
 using attnlab::test::readFile;
 using attnlab::test::TempDir;
+using attnlab::test::CliRun;
+using attnlab::test::lineCount;
+using attnlab::test::runCli;
 using Json = nlohmann::json;
 
-extern char** environ;
-
 namespace {
-
-struct CliRun {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-// posix_spawn rather than system(): no shell, and no fork of a process that may hold GPU state.
-CliRun runCli(const std::vector<std::string>& args) {
-    TempDir tmp;
-    const std::string out_path = tmp.path() + "/out", err_path = tmp.path() + "/err";
-    std::vector<std::string> argv_s{ATTNLAB_CLI_PATH};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    CliRun r;
-    pid_t pid = 0;
-    if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) == 0) {
-        int status = 0;
-        waitpid(pid, &status, 0);
-        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    r.out = readFile(out_path);
-    r.err = readFile(err_path);
-    return r;
-}
-
-int lineCount(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 std::vector<std::string> splitLines(const std::string& text) {
     std::vector<std::string> lines;
