@@ -203,12 +203,42 @@ void Transformer::applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& posi
     k = k * cos + rotateHalf(k) * sin;
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> Transformer::projectQkv(const Layer& L, const at::Tensor& x,
+                                                                        const at::Tensor& positions) const {
+    const ModelConfig& c = m_config;
+    const int64_t t = x.size(0);
+    at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
+    at::Tensor q, k, v;
+    if (c.architecture == Architecture::Gpt2) {
+        std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split(c.hidden_size, -1);
+        q = parts[0];
+        k = parts[1];
+        v = parts[2];
+    } else {
+        q = at::linear(hs, L.wq, L.bq);
+        k = at::linear(hs, L.wk, L.bk);
+        v = at::linear(hs, L.wv, L.bv);
+    }
+    q = q.view({t, c.num_heads, c.head_dim}).transpose(0, 1);
+    k = k.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
+    v = v.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
+    if (c.architecture != Architecture::Gpt2) applyRope(q, k, positions);
+    return {q, k, v};
+}
+
+at::Tensor Transformer::mlp(const Layer& L, const at::Tensor& x) const {
+    at::Tensor hs = norm(x, L.norm2_w, L.norm2_b);
+    if (m_config.architecture == Architecture::Gpt2)
+        return at::linear(activation(at::linear(hs, L.w_up, L.b_up)), L.w_down, L.b_down);
+    return at::linear(activation(at::linear(hs, L.w_gate, L.b_gate)) * at::linear(hs, L.w_up, L.b_up), L.w_down,
+                      L.b_down);
+}
+
 at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
                                 AttentionObserver* observer, int64_t last_rows, LayerHook* hook) {
     const ModelConfig& c = m_config;
     const bool gpt2 = c.architecture == Architecture::Gpt2;
     const int64_t t = ids.size(0);
-    const int64_t h = c.hidden_size;
     at::Tensor x = m_embed.index_select(0, ids);
     if (gpt2) x = x + m_pos_embed.index_select(0, positions);
 
@@ -219,39 +249,14 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
 
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
-        at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
-        at::Tensor q, k, v;
-        if (gpt2) {
-            std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split(h, -1);
-            q = parts[0];
-            k = parts[1];
-            v = parts[2];
-        } else {
-            q = at::linear(hs, L.wq, L.bq);
-            k = at::linear(hs, L.wk, L.bk);
-            v = at::linear(hs, L.wv, L.bv);
-        }
-        q = q.view({t, c.num_heads, c.head_dim}).transpose(0, 1);
-        k = k.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
-        v = v.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
-        if (!gpt2) applyRope(q, k, positions);
-
+        auto [q, k, v] = projectQkv(L, x, positions);
         LayerKv& kv = cache.layer(i);
         kv.append(k, v, positions);
         params.layer = i;
         at::Tensor a = attend(q, positions, kv, params).transpose(0, 1).reshape({t, c.num_heads * c.head_dim});
         x = x + at::linear(a, L.wo, L.bo);
         if (hook) hook->afterAttention(i, q, positions, kv);
-
-        hs = norm(x, L.norm2_w, L.norm2_b);
-        at::Tensor m;
-        if (gpt2) {
-            m = at::linear(activation(at::linear(hs, L.w_up, L.b_up)), L.w_down, L.b_down);
-        } else {
-            m = at::linear(activation(at::linear(hs, L.w_gate, L.b_gate)) * at::linear(hs, L.w_up, L.b_up), L.w_down,
-                           L.b_down);
-        }
-        x = x + m;
+        x = x + mlp(L, x);
     }
     cache.notePeak();
     const int64_t rows = last_rows <= 0 ? t : std::min(last_rows, t);
@@ -263,7 +268,6 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
                                      KvCache& cache) {
     const ModelConfig& c = m_config;
     const bool gpt2 = c.architecture == Architecture::Gpt2;
-    const int64_t h = c.hidden_size;
     const int64_t group = c.num_heads / c.num_kv_heads;
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
     mask.index_fill_(3, position, 0.0);
@@ -271,22 +275,7 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
     if (gpt2) x = x + m_pos_embed.index_select(0, position);
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
-        at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
-        at::Tensor q, k, v;
-        if (gpt2) {
-            std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split(h, -1);
-            q = parts[0];
-            k = parts[1];
-            v = parts[2];
-        } else {
-            q = at::linear(hs, L.wq, L.bq);
-            k = at::linear(hs, L.wk, L.bk);
-            v = at::linear(hs, L.wv, L.bv);
-        }
-        q = q.view({1, c.num_heads, c.head_dim}).transpose(0, 1);
-        k = k.view({1, c.num_kv_heads, c.head_dim}).transpose(0, 1);
-        v = v.view({1, c.num_kv_heads, c.head_dim}).transpose(0, 1);
-        if (!gpt2) applyRope(q, k, position);
+        auto [q, k, v] = projectQkv(L, x, position);
         LayerKv& kv = cache.layer(i);
         at::Tensor keys = kv.denseCapacityKeys();      // [Hkv, capacity, D]
         at::Tensor values = kv.denseCapacityValues();
@@ -302,15 +291,7 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
         at::Tensor a = at::bmm(probs.to(values.scalar_type()), values);  // [Hkv, G, D]
         a = a.reshape({1, c.num_heads * c.head_dim});
         x = x + at::linear(a, L.wo, L.bo);
-        hs = norm(x, L.norm2_w, L.norm2_b);
-        at::Tensor m;
-        if (gpt2) {
-            m = at::linear(activation(at::linear(hs, L.w_up, L.b_up)), L.w_down, L.b_down);
-        } else {
-            m = at::linear(activation(at::linear(hs, L.w_gate, L.b_gate)) * at::linear(hs, L.w_up, L.b_up), L.w_down,
-                           L.b_down);
-        }
-        x = x + m;
+        x = x + mlp(L, x);
     }
     x = norm(x, m_final_w, m_final_b);
     return at::linear(x, m_lm_head).to(at::kFloat);

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/io/safetensors.h"
@@ -61,6 +62,11 @@ private:
     at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
     at::Tensor activation(const at::Tensor& x) const;
     void applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& positions) const;
+    // Norm, q/k/v projections and RoPE of one layer: q [Hq, T, D], k and v [Hkv, T, D].
+    std::tuple<at::Tensor, at::Tensor, at::Tensor> projectQkv(const Layer& L, const at::Tensor& x,
+                                                              const at::Tensor& positions) const;
+    // Norm and feed-forward block of one layer (without the residual).
+    at::Tensor mlp(const Layer& L, const at::Tensor& x) const;
 
     ModelConfig m_config;
     at::Device m_device;
