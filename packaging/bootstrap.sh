@@ -61,6 +61,9 @@ case "$mode" in
         build/dev/bin/attnlab-cli info --model "$model"
         build/dev/bin/attnlab-cli generate --model "$model" \
             --prompt "${ATTNLAB_PROMPT:-The old sailor looked at the sea and said}" --max-new-tokens 48 --json
+        log "strategies side by side on a 1K-token pass-key prompt"
+        build/dev/bin/attnlab-cli run --model "$model" --task needle:length=1024,depth=0.5 --include-full \
+            --strategy streaming:budget=25% --strategy snapkv:budget=25% --strategy duo:retrieval_ratio=0.25
         ;;
     test)
         install_packages
