@@ -25,11 +25,6 @@
 #include "core/strategy/registry.h"
 #include "core/tasks/tasks.h"
 
-// Keep in step with project(VERSION) in the top CMakeLists.txt.
-#ifndef ATTNLAB_VERSION
-#define ATTNLAB_VERSION "0.1.0"
-#endif
-
 namespace {
 
 using Json = nlohmann::json;
@@ -181,7 +176,7 @@ attnlab::ModelRecord modelRecord(const attnlab::ModelInfo& info) {
 std::string deviceText(const attnlab::ModelInfo& info) { return info.device + " (" + info.dtype + ")"; }
 
 std::string versionsJson(const std::string& strategy_origin) {
-    Json versions{{"attnlab", ATTNLAB_VERSION}};
+    Json versions{{"attnlab", attnlab::attnlabVersion()}, {"libtorch", attnlab::libtorchVersion()}};
     if (!strategy_origin.empty()) versions["strategy_origin"] = strategy_origin;
     return jsonText(versions);
 }

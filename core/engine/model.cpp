@@ -145,6 +145,9 @@ struct Model::Impl {
     at::ScalarType dtype = at::kFloat;
 };
 
+std::string attnlabVersion() { return ATTNLAB_VERSION; }
+std::string libtorchVersion() { return compat::torchVersion(); }
+
 Model::Model(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 Model::~Model() = default;
 

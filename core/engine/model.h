@@ -108,6 +108,10 @@ struct GenerationResult {
     int64_t vocab_size = 0;
 };
 
+// Versions for run records: attnlab's (from CMake's project version) and the LibTorch it runs on.
+std::string attnlabVersion();
+std::string libtorchVersion();
+
 class Model {
 public:
     ~Model();
