@@ -507,6 +507,7 @@ int cmdRun(int argc, char** argv) {
                         {"output_text", r.result.output_text},
                         {"stop_reason", r.result.stop_reason},
                         {"metrics", r.metrics},
+                        {"kl_per_token", r.kl_per_token},
                         {"kv_bytes", r.result.kv_bytes},
                         {"kv_peak_bytes", r.result.kv_peak_bytes},
                         {"timings",

@@ -9,7 +9,7 @@ namespace {
 
 // Mean KL(full || strategy) and top-1 agreement over the decode steps of two step-logit tables.
 void distributionMetrics(const std::vector<float>& full, const std::vector<float>& other, int64_t vocab,
-                         std::map<std::string, double>& metrics) {
+                         std::map<std::string, double>& metrics, std::vector<double>& kl_per_token) {
     const int64_t steps = vocab > 0 ? static_cast<int64_t>(std::min(full.size(), other.size())) / vocab : 0;
     if (steps == 0) return;
     double kl_sum = 0;
@@ -30,6 +30,7 @@ void distributionMetrics(const std::vector<float>& full, const std::vector<float
         logSoftmax(q, lq);
         double kl = 0;
         for (int64_t i = 0; i < vocab; ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
+        kl_per_token.push_back(std::max(0.0, kl));
         kl_sum += std::max(0.0, kl);
         agree += std::max_element(p, p + vocab) - p == std::max_element(q, q + vocab) - q;
     }
@@ -81,6 +82,7 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
         run.result.step_logits.clear();
         run.metrics["kl_vs_full"] = 0;
         run.metrics["top1_vs_full"] = 1;
+        run.kl_per_token.assign(full.output_ids.size(), 0.0);
         addTaskMetrics(run);
         out.runs.push_back(std::move(run));
     }
@@ -126,7 +128,7 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
         forced_hooks.calibration = calibration;
         auto forced_run = model.generate(input.prompt_ids, forced, forced_hooks);
         if (!forced_run) return R::fail(run.spec + " (teacher-forced): " + forced_run.error());
-        distributionMetrics(full.step_logits, forced_run->step_logits, full.vocab_size, run.metrics);
+        distributionMetrics(full.step_logits, forced_run->step_logits, full.vocab_size, run.metrics, run.kl_per_token);
         addTaskMetrics(run);
         out.runs.push_back(std::move(run));
     }

@@ -28,6 +28,9 @@ struct StrategyRun {
     GenerationResult result;
     StrategyTrace trace;
     std::map<std::string, double> metrics;  // accuracy, kl_vs_full, top1_vs_full, kv_bytes_vs_full, ...
+    // KL(full || strategy) at each decode step of full's continuation (teacher forced), nats; for
+    // tinting output tokens. Its mean is metrics["kl_vs_full"].
+    std::vector<double> kl_per_token;
 };
 
 struct Comparison {

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <set>
 
+#include "core/engine/compare.h"
 #include "core/engine/model.h"
 #include "core/strategy/registry.h"
 #include "core/strategy/trace.h"
@@ -262,6 +263,33 @@ TEST(SharedPrefillTest, ReusedPrefillEqualsAFreshRunForEveryCacheStrategy) {
     hooks.reuse_prefill = snapshot->get();
     std::vector<int32_t> other(f.prompt.begin(), f.prompt.end() - 1);
     EXPECT_FALSE(f.model->generate(other, GenerationSettings{}, hooks).isOk());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ComparisonTest, PerTokenKlAveragesToTheReportedKlAndFullIsZero) {
+    Fixture f = llama3();
+    auto registry = staticRegistry();
+    RunInput input;
+    input.prompt_ids = f.prompt;
+    CompareOptions options;
+    options.settings.max_new_tokens = 6;
+    options.settings.stop_at_eos = false;
+    options.list_full = true;
+    auto cmp = runComparison(*f.model, *registry, input, {"streaming:budget=12", "snapkv:budget=20,window=8"}, options);
+    ASSERT_TRUE(cmp.isOk()) << cmp.error();
+    ASSERT_EQ(cmp->runs.size(), 3u);
+    EXPECT_EQ(cmp->runs[0].spec, "full");
+    for (const auto& run : cmp->runs) {
+        ASSERT_EQ(run.kl_per_token.size(), cmp->runs[0].result.output_ids.size()) << run.spec;
+        double mean = 0;
+        for (double k : run.kl_per_token) mean += k / double(run.kl_per_token.size());
+        EXPECT_NEAR(mean, run.metrics.at("kl_vs_full"), 1e-9) << run.spec;
+    }
+    EXPECT_GT(cmp->runs[1].metrics.at("kl_vs_full"), 0.0);  // 12 of 54 entries cannot be lossless
+    EXPECT_LT(cmp->runs[1].metrics.at("kv_bytes_vs_full"), 0.5);
 }
 
 }  // namespace
