@@ -28,6 +28,7 @@ struct RunData {
     // so this is the full-attention reference the kept set is judged against). Any order.
     std::vector<AttentionMatrix> captures;
     StrategyTrace trace;
+    std::vector<double> kl_per_token;  // KL(full || this) on each of ComparisonData::reference_tokens
 
     const AttentionMatrix* capture(int64_t layer, int64_t head) const;
 };
@@ -40,6 +41,7 @@ struct ComparisonData {
     std::vector<std::string> prompt_tokens;  // view text per prompt position
     std::string task_spec;                   // empty for a free prompt
     std::string answer;                      // the task's expected answer
+    std::vector<std::string> reference_tokens;  // full's continuation (teacher-forced for the KL)
     std::vector<RunData> runs;
 
     int64_t kvHeadOf(int64_t head) const;

@@ -235,6 +235,7 @@ void EngineClient::run(const RunRequest& request) {
                 data->answer = input->task.answer;
             }
             // Columns in the order asked for.
+            data->reference_tokens = tokenTexts(model.tokenizer(), comparison->reference_ids);
             std::vector<StrategyRun> runs = std::move(comparison->runs);
             std::vector<bool> used(runs.size(), false);
             auto take = [&](const std::string& spec) -> StrategyRun* {
@@ -263,6 +264,7 @@ void EngineClient::run(const RunRequest& request) {
                 d.decode_tokens = r->result.decode_tokens;
                 d.captures = std::move(r->result.captures);
                 d.trace = std::move(r->trace);
+                d.kl_per_token = r->kl_per_token;
                 data->runs.push_back(std::move(d));
             }
             outcome.is_ok = true;

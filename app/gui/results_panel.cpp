@@ -8,6 +8,7 @@
 #include <QScrollArea>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -109,6 +110,24 @@ void ResultsPanel::setData(std::shared_ptr<const ComparisonData> data) {
         output->setPlainText(QString::fromStdString(run.output_text));
         output->setFixedHeight(output->fontMetrics().lineSpacing() * 2 + 12);
         layout->addWidget(output);
+        // full's continuation, each token tinted by this strategy's KL from full there (teacher
+        // forced): white at 0, saturated red at >= 1 nat. Hover shows the value.
+        if (!run.kl_per_token.empty() && run.kl_per_token.size() == data->reference_tokens.size()) {
+            QString html = tr("<span style='color:#666'>KL vs full per token:</span> ");
+            for (size_t i = 0; i < run.kl_per_token.size(); ++i) {
+                const double t = std::min(1.0, std::max(0.0, run.kl_per_token[i]));
+                const int gb = static_cast<int>(255 - 175 * t);
+                html += QStringLiteral("<span title='KL %1' style='background-color:rgb(255,%2,%2)'>%3</span>")
+                            .arg(run.kl_per_token[i], 0, 'f', 3)
+                            .arg(gb)
+                            .arg(QString::fromStdString(displayToken(data->reference_tokens[i])).toHtmlEscaped());
+            }
+            auto* tinted = new QLabel(html, column);
+            tinted->setObjectName(QStringLiteral("klTokens"));
+            tinted->setWordWrap(true);
+            tinted->setTextFormat(Qt::RichText);
+            layout->addWidget(tinted);
+        }
         const auto rows = metricRows(run, has_task);
         auto* table = new QTableWidget(static_cast<int>(rows.size()), 1, column);
         table->setObjectName(QStringLiteral("metrics"));

@@ -66,6 +66,7 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
     auto reference = model.generate(input.prompt_ids, ref_settings, progressFor("full"));
     if (!reference) return R::fail("full: " + reference.error());
     const GenerationResult& full = *reference;
+    out.reference_ids = full.output_ids;
 
     auto addTaskMetrics = [&](StrategyRun& run) {
         run.metrics["kv_bytes"] = double(run.result.kv_bytes);

@@ -37,6 +37,7 @@ struct Comparison {
     RunInput input;
     std::vector<StrategyRun> runs;
     std::vector<std::string> notes;  // e.g. "no duo calibration for this model yet: running it first"
+    std::vector<int32_t> reference_ids;  // full's continuation: the tokens kl_per_token refers to
 };
 
 struct CompareOptions {
