@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
 #include "core/engine/compare.h"
 #include "core/engine/model.h"
@@ -24,6 +23,7 @@
 #include "core/strategy/calibration.h"
 #include "core/strategy/registry.h"
 #include "core/tasks/tasks.h"
+#include "core/util/files.h"
 
 namespace {
 
@@ -372,11 +372,7 @@ int cmdTokenize(int argc, char** argv) {
     return 0;
 }
 
-std::string exePath() {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("attnlab-cli");
-}
+std::string exePath() { return attnlab::executablePath("attnlab-cli"); }
 
 // The registry with `full` and every plugin found; refused plugins are reported on stderr.
 std::unique_ptr<attnlab::StrategyRegistry> makeRegistry() {

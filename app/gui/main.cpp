@@ -5,18 +5,14 @@
 #include <QTimer>
 #include <iostream>
 
-#include <unistd.h>
 
 #include "app/gui/command_line.h"
 #include "app/gui/main_window.h"
+#include "core/util/files.h"
 
 namespace {
 
-std::string exePath(const char* argv0) {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string(argv0);
-}
+std::string exePath(const char* argv0) { return attnlab::executablePath(argv0); }
 
 }  // namespace
 

@@ -1,13 +1,12 @@
 #include "core/export/npy.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "core/session/session_store.h"
+#include "core/util/files.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the .npy writer writes host bytes as little-endian");
 
@@ -75,35 +74,26 @@ Status writeNpy(const std::string& path, const std::string& dtype, const std::ve
     const std::string header = npyHeader(*descr, shape);
     if (header.size() > 65535 + 10) return Status::fail(path + ": the array has too many dimensions for .npy 1.0");
 
-    const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-    FILE* file = std::fopen(temp.c_str(), "wb");
-    if (file == nullptr) return Status::fail(path + ": cannot create the file: " + std::strerror(errno));
-    bool is_ok = std::fwrite(header.data(), 1, header.size(), file) == header.size();
-    if (dtype == "BF16") {
-        // bfloat16 is the top half of a float32: widen exactly.
-        const auto* halves = static_cast<const uint16_t*>(data);
-        std::vector<float> chunk;
-        for (uint64_t start = 0; is_ok && start < numel; start += 65536) {
-            const uint64_t count = std::min<uint64_t>(65536, numel - start);
-            chunk.resize(count);
-            for (uint64_t i = 0; i < count; ++i) {
-                const uint32_t bits = static_cast<uint32_t>(halves[start + i]) << 16;
-                std::memcpy(&chunk[i], &bits, sizeof(bits));
+    return writeFileAtomically(path, [&](std::FILE* file) {
+        bool is_ok = std::fwrite(header.data(), 1, header.size(), file) == header.size();
+        if (dtype == "BF16") {
+            // bfloat16 is the top half of a float32: widen exactly.
+            const auto* halves = static_cast<const uint16_t*>(data);
+            std::vector<float> chunk;
+            for (uint64_t start = 0; is_ok && start < numel; start += 65536) {
+                const uint64_t count = std::min<uint64_t>(65536, numel - start);
+                chunk.resize(count);
+                for (uint64_t i = 0; i < count; ++i) {
+                    const uint32_t bits = static_cast<uint32_t>(halves[start + i]) << 16;
+                    std::memcpy(&chunk[i], &bits, sizeof(bits));
+                }
+                is_ok = std::fwrite(chunk.data(), sizeof(float), count, file) == count;
             }
-            is_ok = std::fwrite(chunk.data(), sizeof(float), count, file) == count;
+        } else if (bytes > 0) {
+            is_ok = is_ok && std::fwrite(data, 1, bytes, file) == bytes;
         }
-    } else if (bytes > 0) {
-        is_ok = is_ok && std::fwrite(data, 1, bytes, file) == bytes;
-    }
-    const int write_errno = errno;
-    is_ok = (std::fclose(file) == 0) && is_ok;
-    if (!is_ok || std::rename(temp.c_str(), path.c_str()) != 0) {
-        const int err = is_ok ? errno : write_errno;
-        std::remove(temp.c_str());
-        return Status::fail(path + ": cannot write the file: " +
-                            (err == ENOSPC ? std::string("the disk is full") : std::strerror(err)));
-    }
-    return Status::ok();
+        return is_ok;
+    });
 }
 
 }  // namespace attnlab

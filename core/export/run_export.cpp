@@ -1,7 +1,5 @@
 #include "core/export/run_export.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -14,6 +12,7 @@
 #include <set>
 
 #include "core/export/npy.h"
+#include "core/util/files.h"
 
 namespace attnlab {
 
@@ -28,20 +27,10 @@ Json parsedOrString(const std::string& text) {
 }
 
 // Writes `text` to `path` through a temporary file renamed into place.
-Status writeFileAtomically(const std::string& path, const std::string& text) {
-    const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-    FILE* file = std::fopen(temp.c_str(), "wb");
-    if (file == nullptr) return Status::fail(path + ": cannot create the file: " + std::strerror(errno));
-    bool is_ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-    const int write_errno = errno;
-    is_ok = (std::fclose(file) == 0) && is_ok;
-    if (!is_ok || std::rename(temp.c_str(), path.c_str()) != 0) {
-        const int err = is_ok ? errno : write_errno;
-        std::remove(temp.c_str());
-        return Status::fail(path + ": cannot write the file: " +
-                            (err == ENOSPC ? std::string("the disk is full") : std::strerror(err)));
-    }
-    return Status::ok();
+Status writeTextAtomically(const std::string& path, const std::string& text) {
+    return writeFileAtomically(path, [&](std::FILE* file) {
+        return std::fwrite(text.data(), 1, text.size(), file) == text.size();
+    });
 }
 
 Json modelJson(const ModelRecord& model) {
@@ -160,7 +149,7 @@ std::string runSummariesJson(const std::vector<RunSummary>& runs) {
 Status writeRunsJsonl(const std::vector<RunRecord>& runs, const std::string& path) {
     std::string text;
     for (const RunRecord& run : runs) text += runJsonLine(run) + "\n";
-    return writeFileAtomically(path, text);
+    return writeTextAtomically(path, text);
 }
 
 std::string csvField(const std::string& text) {
@@ -207,7 +196,7 @@ Status writeMetricsCsv(const std::vector<RunRecord>& runs, const std::string& pa
         }
         endRow(fields);
     }
-    return writeFileAtomically(path, text);
+    return writeTextAtomically(path, text);
 }
 
 Result<std::vector<ExportedFile>> writeRunNpy(const RunRecord& run, const std::string& out_dir,

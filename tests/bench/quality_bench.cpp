@@ -4,8 +4,6 @@
 // SharedPrefillTest). Prints one JSON object per (strategy, length, depth, trial) and a summary.
 //   attnlab-quality-bench --model DIR --lengths 1024,2048,4096 --depths 0,0.25,0.5,0.75,1 --trials 20
 //                         --strategy SPEC [--strategy SPEC ...] --out results.json
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -18,6 +16,7 @@
 #include "core/strategy/registry.h"
 #include "core/strategy/trace.h"
 #include "core/tasks/tasks.h"
+#include "core/util/files.h"
 
 namespace {
 
@@ -29,11 +28,7 @@ std::vector<double> parseList(const std::string& s) {
     return out;
 }
 
-std::string exePath() {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
+std::string exePath() { return attnlab::executablePath(); }
 
 }  // namespace
 
