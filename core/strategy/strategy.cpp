@@ -4,6 +4,18 @@
 
 namespace attnlab {
 
+void recordEviction(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t first, int64_t end) {
+    EvictionEvent e;
+    e.step = ctx.step;
+    e.layer = ctx.layer;
+    e.kv_head = kv_head;
+    if (end > first) {
+        at::Tensor pos = ctx.kv->headPositions(kv_head).narrow(0, first, end - first).to(at::kCPU).contiguous();
+        e.evicted_positions.assign(pos.data_ptr<int64_t>(), pos.data_ptr<int64_t>() + pos.numel());
+    }
+    trace.evictions.push_back(std::move(e));
+}
+
 void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,
                 const std::string& stage, const at::Tensor* scores) {
     HeadDecision d;

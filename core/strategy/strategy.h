@@ -61,6 +61,10 @@ public:
     virtual Result<std::unique_ptr<Strategy>> create(const ParamValues& values) const = 0;
 };
 
+// Helper for strategies: record that a decode step evicts the live entries [first, end) of one KV
+// head (call before evicting them: it reads their positions from ctx.kv).
+void recordEviction(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t first, int64_t end);
+
 // Helper for strategies: record one head's kept positions after a keep().
 void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,
                 const std::string& stage, const at::Tensor* scores = nullptr);

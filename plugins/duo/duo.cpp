@@ -47,15 +47,7 @@ private:
             if (!is_retrieval && n > limit) {
                 at::Tensor idx = at::cat({at::arange(m_sink, at::kLong), at::arange(n - m_recent, n, at::kLong)})
                                      .to(kv.headPositions(h).device());
-                if (!ctx.is_prefill) {
-                    EvictionEvent e;
-                    e.step = ctx.step;
-                    e.layer = ctx.layer;
-                    e.kv_head = h;
-                    at::Tensor pos = kv.headPositions(h).to(at::kCPU);
-                    for (int64_t i = m_sink; i < n - m_recent; ++i) e.evicted_positions.push_back(pos[i].item<int64_t>());
-                    ctx.trace->evictions.push_back(std::move(e));
-                }
+                if (!ctx.is_prefill) recordEviction(*ctx.trace, ctx, h, m_sink, n - m_recent);
                 at::Tensor bias = kv.headBias(h);
                 // One spare slot: the next decode step appends one entry, then the window slides.
                 kv.setHead(h, kv.headKeys(h).index_select(0, idx), kv.headValues(h).index_select(0, idx),

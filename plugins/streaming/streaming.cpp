@@ -41,25 +41,17 @@ private:
         LayerKv& kv = *ctx.kv;
         const int64_t heads = kv.kvHeads();
         std::vector<at::Tensor> keep;
-        std::vector<EvictionEvent> events;
         for (int64_t h = 0; h < heads; ++h) {
             const int64_t n = kv.headLength(h);
             keep.push_back(keptIndices(n));
             if (!ctx.is_prefill && n > m_limit) {
                 // The entries between the sinks and the window leave the cache this step.
-                at::Tensor pos = kv.headPositions(h).to(at::kCPU);
                 const int64_t sinks = std::min(m_sink, m_limit);
-                EvictionEvent e;
-                e.step = ctx.step;
-                e.layer = ctx.layer;
-                e.kv_head = h;
-                for (int64_t i = sinks; i < n - (m_limit - sinks); ++i) e.evicted_positions.push_back(pos[i].item<int64_t>());
-                events.push_back(std::move(e));
+                recordEviction(*ctx.trace, ctx, h, sinks, n - (m_limit - sinks));
             }
         }
         // One spare slot: the next decode step appends one entry, then the window slides again.
         if (kv.maxLength() > m_limit) kv.keep(keep, 1);
-        for (auto& e : events) ctx.trace->evictions.push_back(std::move(e));
         if (ctx.is_prefill)
             for (int64_t h = 0; h < heads; ++h) recordKept(*ctx.trace, ctx, h, m_limit, stage);
     }
