@@ -19,6 +19,7 @@
 #include "core/engine/compare.h"
 #include "core/engine/model.h"
 #include "core/export/run_export.h"
+#include "core/session/run_record.h"
 #include "core/session/session_store.h"
 #include "core/strategy/calibration.h"
 #include "core/strategy/registry.h"
@@ -140,90 +141,23 @@ std::shared_ptr<attnlab::Model> openModel(const Args& args) {
     return *model;
 }
 
-Json infoJson(const attnlab::ModelInfo& i) {
-    return Json{{"dir", i.dir},
-                {"architecture", i.architecture},
-                {"parameters", i.parameters},
-                {"layers", i.layers},
-                {"heads", i.heads},
-                {"kv_heads", i.kv_heads},
-                {"head_dim", i.head_dim},
-                {"hidden_size", i.hidden_size},
-                {"vocab_size", i.vocab_size},
-                {"context_tokens", i.context_tokens},
-                {"sliding_window", i.sliding_window},
-                {"weight_bytes", i.weight_bytes},
-                {"device", i.device},
-                {"dtype", i.dtype}};
-}
+Json infoJson(const attnlab::ModelInfo& i) { return attnlab::modelInfoJson(i); }
 
 // --- sessions -------------------------------------------------------------------------------------
 
 std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-// JSON text for the store; invalid UTF-8 in decoded output is replaced rather than thrown on.
-std::string jsonText(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-attnlab::ModelRecord modelRecord(const attnlab::ModelInfo& info) {
-    attnlab::ModelRecord model;
-    model.path = info.dir;
-    model.architecture = info.architecture;
+// What every record of this command's runs shares (the record layout lives in core/session/run_record.h).
+attnlab::RecordContext recordContext(const attnlab::ModelInfo& info, int64_t started_ms, int64_t ended_ms) {
+    attnlab::RecordContext context;
+    context.model = info;
     // An unreadable hash only loses the (path, hash) match; the run itself is still worth keeping.
-    if (auto hash = attnlab::modelContentHash(info.dir)) model.content_hash = "fnv1a64:" + *hash;
-    return model;
-}
-
-std::string deviceText(const attnlab::ModelInfo& info) { return info.device + " (" + info.dtype + ")"; }
-
-std::string versionsJson(const std::string& strategy_origin) {
-    Json versions{{"attnlab", attnlab::attnlabVersion()}, {"libtorch", attnlab::libtorchVersion()}};
-    if (!strategy_origin.empty()) versions["strategy_origin"] = strategy_origin;
-    return jsonText(versions);
-}
-
-// Kept positions of every trace decision as I64 vectors [kept]: kept_l{layer}_h{kv_head} for prefill,
-// with _s{step} for decode-time decisions (and _2, _3, ... should a name repeat).
-std::vector<attnlab::BlobRecord> keptPositionBlobs(const attnlab::StrategyTrace& trace) {
-    std::vector<attnlab::BlobRecord> blobs;
-    std::set<std::string> names;
-    for (const auto& d : trace.decisions) {
-        std::string name = "kept_l" + std::to_string(d.layer) + "_h" + std::to_string(d.kv_head);
-        if (d.step >= 0) name += "_s" + std::to_string(d.step);
-        const std::string base = name;
-        for (int n = 2; names.count(name); ++n) name = base + "_" + std::to_string(n);
-        names.insert(name);
-        attnlab::BlobRecord blob;
-        blob.name = name;
-        blob.dtype = "I64";
-        blob.shape = {static_cast<int64_t>(d.kept_positions.size())};
-        blob.bytes.resize(d.kept_positions.size() * sizeof(int64_t));
-        // Little-endian hosts only (x86-64, aarch64), as the store's byte layout.
-        if (!blob.bytes.empty()) std::memcpy(blob.bytes.data(), d.kept_positions.data(), blob.bytes.size());
-        blobs.push_back(std::move(blob));
-    }
-    return blobs;
-}
-
-// Saves the runs in order into the session at `path` (created if missing). Returns the new ids, or a
-// one-line reason naming what was not saved. The runs stay in memory either way.
-attnlab::Result<std::vector<int64_t>> saveToSession(const std::string& path,
-                                                    const std::vector<attnlab::RunRecord>& runs) {
-    using R = attnlab::Result<std::vector<int64_t>>;
-    attnlab::SessionOpenOptions options;
-    options.create_if_missing = true;
-    auto store = attnlab::SessionStore::open(path, options);
-    if (!store) return R::fail(firstLine(store.error()));
-    std::vector<int64_t> ids;
-    for (const auto& run : runs) {
-        auto id = store->saveRun(run);
-        if (!id) {
-            std::string why = "run '" + run.strategy + "': " + firstLine(id.error());
-            if (!ids.empty()) why += " (" + std::to_string(ids.size()) + " of " + std::to_string(runs.size()) + " runs saved)";
-            return R::fail(why);
-        }
-        ids.push_back(*id);
-    }
-    return ids;
+    if (auto hash = attnlab::modelContentHash(info.dir)) context.content_hash = "fnv1a64:" + *hash;
+    context.attnlab_version = attnlab::attnlabVersion();
+    context.libtorch_version = attnlab::libtorchVersion();
+    context.started_unix_ms = started_ms;
+    context.ended_unix_ms = ended_ms;
+    return context;
 }
 
 // Saves when --session was given and reports the outcome: the "session" object for --json output,
@@ -260,7 +194,7 @@ SessionOutcome saveIfRequested(const std::string& path, const std::vector<attnla
     if (path.empty()) return outcome;
     outcome.is_requested = true;
     try {
-        auto ids = saveToSession(path, runs);
+        auto ids = attnlab::saveRunsToSession(path, runs);
         if (ids) {
             outcome.is_saved = true;
             outcome.run_ids = *ids;
@@ -321,30 +255,8 @@ int cmdGenerate(int argc, char** argv) {
 
     SessionOutcome session;
     if (!session_path.empty()) {
-        Json spec = j;
-        spec["input"] = {{"prompt", prompt}, {"prompt_ids", r.prompt_ids}};
-        spec["settings"] = {{"max_new_tokens", settings.max_new_tokens},
-                            {"greedy", settings.sampling.is_greedy},
-                            {"temperature", settings.sampling.temperature},
-                            {"top_k", settings.sampling.top_k},
-                            {"top_p", settings.sampling.top_p},
-                            {"seed", settings.sampling.seed}};
-        attnlab::RunRecord run;
-        run.spec_json = jsonText(spec);
-        run.strategy = "full";
-        run.status = "done";
-        run.started_unix_ms = started_ms;
-        run.ended_unix_ms = ended_ms;
-        run.device = deviceText(info);
-        run.versions_json = versionsJson("built-in");
-        run.model = modelRecord(info);
-        run.prompt_ids = r.prompt_ids;
-        run.output_ids = r.output_ids;
-        run.output_text = r.output_text;
-        run.metrics = {{"prefill_ms", r.prefill_ms},
-                       {"decode_ms_per_token", r.decode_ms_per_token},
-                       {"kv_bytes", double(r.kv_bytes)},
-                       {"kv_peak_bytes", double(r.kv_peak_bytes)}};
+        const attnlab::RunRecord run =
+            attnlab::generationRecord(recordContext(info, started_ms, ended_ms), prompt, r, settings);
         session = saveIfRequested(session_path, {run});
         j["session"] = session.json(session_path);
     }
@@ -418,22 +330,6 @@ int cmdStrategies(int argc, char** argv) {
     return 0;
 }
 
-Json traceJson(const attnlab::StrategyTrace& trace) {
-    Json decisions = Json::array();
-    for (const auto& d : trace.decisions)
-        decisions.push_back({{"layer", d.layer},
-                             {"kv_head", d.kv_head},
-                             {"stage", d.stage},
-                             {"step", d.step},
-                             {"budget", d.budget},
-                             {"kept_positions", d.kept_positions}});
-    Json evictions = Json::array();
-    for (const auto& e : trace.evictions)
-        evictions.push_back(
-            {{"step", e.step}, {"layer", e.layer}, {"kv_head", e.kv_head}, {"evicted_positions", e.evicted_positions}});
-    return Json{{"decisions", decisions}, {"evictions", evictions}};
-}
-
 int cmdRun(int argc, char** argv) {
     // --strategy may repeat: collect them before the generic parser sees the arguments.
     std::vector<std::string> specs;
@@ -487,66 +383,19 @@ int cmdRun(int argc, char** argv) {
     const int64_t ended_ms = attnlab::nowUnixMs();
     const attnlab::ModelInfo info = model->info();
 
-    Json in{{"prompt_tokens", input.prompt_ids.size()}, {"prompt_ids", input.prompt_ids}};
-    if (input.has_task) {
-        in["task"] = input.task.spec;
-        in["answer"] = input.task.answer;
-        for (const auto& [k, v] : input.task.numbers) in[k] = v;
-    } else {
-        in["prompt"] = input.prompt_text;
-    }
+    const Json in = attnlab::runInputJson(input);
     Json runs = Json::array();
-    auto rolesJson = [](const attnlab::StrategyTrace& t) { return Json(t.head_roles); };
-    for (const auto& r : comparison->runs) {
-        runs.push_back({{"strategy", r.spec},
-                        {"output_ids", r.result.output_ids},
-                        {"output_text", r.result.output_text},
-                        {"stop_reason", r.result.stop_reason},
-                        {"metrics", r.metrics},
-                        {"kl_per_token", r.kl_per_token},
-                        {"kv_bytes", r.result.kv_bytes},
-                        {"kv_peak_bytes", r.result.kv_peak_bytes},
-                        {"timings",
-                         {{"prefill_ms", r.result.prefill_ms},
-                          {"decode_ms_per_token", r.result.decode_ms_per_token},
-                          {"decode_setup_ms", r.result.decode_setup_ms}}},
-                        {"trace", traceJson(r.trace)},
-                        {"head_roles", rolesJson(r.trace)}});
-    }
+    for (const auto& r : comparison->runs) runs.push_back(attnlab::strategyRunJson(r));
     Json out{{"input", in}, {"runs", runs}, {"notes", comparison->notes}, {"model", infoJson(info)}};
 
     SessionOutcome session;
     if (!session_path.empty()) {
         // The strategies ran one after another inside one comparison (with the shared `full`
         // reference), so every run carries the comparison's start and end.
-        std::map<std::string, std::string> origins;
-        for (const auto& s : registry->list()) origins[s.name] = s.origin;
-        const attnlab::ModelRecord model_record = modelRecord(info);
-        std::vector<attnlab::RunRecord> records;
-        for (size_t i = 0; i < comparison->runs.size(); ++i) {
-            const attnlab::StrategyRun& r = comparison->runs[i];
-            Json spec = runs[i];
-            spec["input"] = in;
-            spec["model"] = out["model"];
-            spec["settings"] = {{"max_new_tokens", options.settings.max_new_tokens}};
-            spec["notes"] = comparison->notes;
-            attnlab::RunRecord record;
-            record.spec_json = jsonText(spec);
-            record.strategy = r.spec;
-            record.status = "done";
-            record.started_unix_ms = started_ms;
-            record.ended_unix_ms = ended_ms;
-            record.device = deviceText(info);
-            const std::string name = r.spec.substr(0, r.spec.find(':'));
-            record.versions_json = versionsJson(origins.count(name) ? origins[name] : "");
-            record.model = model_record;
-            record.prompt_ids = input.prompt_ids;
-            record.output_ids = r.result.output_ids;
-            record.output_text = r.result.output_text;
-            record.metrics = r.metrics;
-            record.blobs = keptPositionBlobs(r.trace);
-            records.push_back(std::move(record));
-        }
+        attnlab::RecordContext context = recordContext(info, started_ms, ended_ms);
+        for (const auto& s : registry->list()) context.strategy_origins[s.name] = s.origin;
+        const std::vector<attnlab::RunRecord> records = attnlab::comparisonRecords(
+            context, input, comparison->runs, comparison->notes, options.settings.max_new_tokens);
         session = saveIfRequested(session_path, records);
         out["session"] = session.json(session_path);
     }
