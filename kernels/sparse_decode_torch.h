@@ -1,0 +1,42 @@
+// The sparse decode kernel over ATen tensors (CUDA builds only): builds the device pointer tables
+// once, so a plan can be replayed (also inside a CUDA graph) while the rows it points at change.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+namespace attnlab::kernels {
+
+class SparseDecodePlan {
+public:
+    // q: [batch, q_heads, D] (bf16/fp16, CUDA). Per sequence s = b*kv_heads + h: k_rows[s], v_rows[s]
+    // [rows, D] with unit element stride and one row stride shared by all; indices[s] (int32, optional)
+    // and bias[s] (float, optional) as in sparse_decode.h; lengths[s] entries read (rows, or the
+    // index count). max_length bounds every later length too (a graph keeps its split count).
+    // Throws std::invalid_argument with the reason when the inputs do not fit the kernel.
+    SparseDecodePlan(const at::Tensor& q, const std::vector<at::Tensor>& k_rows, const std::vector<at::Tensor>& v_rows,
+                     const std::vector<at::Tensor>& indices, const std::vector<at::Tensor>& bias,
+                     const std::vector<int>& lengths, int64_t kv_heads, int64_t max_length, double scale);
+    // Updates the per-sequence lengths (an async host-to-device copy on the current stream).
+    void setLengths(const std::vector<int>& lengths);
+    // Enqueues the attention of q into out ([batch, q_heads, D], q's dtype) on the current stream.
+    void run(const at::Tensor& q, at::Tensor& out);
+    int splits() const { return m_splits; }
+
+private:
+    at::Tensor m_k_ptrs, m_v_ptrs, m_idx_ptrs, m_bias_ptrs, m_lengths, m_workspace;
+    std::vector<at::Tensor> m_keep;  // keeps indices/bias alive
+    int64_t m_batch = 0, m_q_heads = 0, m_kv_heads = 0, m_head_dim = 0, m_row_stride = 0, m_max_length = 0;
+    double m_scale = 1.0;
+    int m_splits = 1;
+    bool m_has_indices = false, m_has_bias = false;
+};
+
+// One call: plan + run. For the engine's eager decode and for tests.
+at::Tensor sparseDecode(const at::Tensor& q, const std::vector<at::Tensor>& k_rows, const std::vector<at::Tensor>& v_rows,
+                        const std::vector<at::Tensor>& indices, const std::vector<at::Tensor>& bias, int64_t kv_heads,
+                        double scale);
+
+}  // namespace attnlab::kernels

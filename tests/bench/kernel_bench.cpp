@@ -1,0 +1,201 @@
+// Kernel benchmark (issue 8), CUDA builds only. One process, baselines interleaved with ours:
+//   decode: attnlab's split-K sparse decode over the full cache, over a kept subset per KV head
+//   (ragged lengths and index lists), against at::scaled_dot_product_attention with the cuDNN and
+//   flash backends, (32 query, 8 KV heads, d=128, bf16), batch x context grid.
+// Every measurement is a CUDA graph of `calls` consecutive calls over rotating input copies (so
+// nothing under ~3x L2 is served from cache), timed with CUDA events, median of `reps` replays.
+// Prints one JSON object per line.
+//   attnlab-kernel-bench [--quick] [--section decode|prefill|all]
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/sparse_decode.h"
+#include "kernels/sparse_decode_ref.h"
+#include "kernels/sparse_decode_torch.h"
+
+namespace {
+
+constexpr double kCopyBandwidth = 4.3e12;  // measured device copy bandwidth, bytes/s (performance.md §1)
+
+// Median microseconds per call of fn(i) for i in [0, calls), captured as one CUDA graph.
+double timeGraph(const std::function<void(int)>& fn, int calls, int reps = 20) {
+    c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+    {
+        c10::cuda::CUDAStreamGuard guard(side);
+        for (int i = 0; i < 3; ++i) fn(i);  // warm-up outside the graph (plans, workspaces)
+    }
+    side.synchronize();
+    at::cuda::CUDAGraph graph;
+    {
+        c10::cuda::CUDAStreamGuard guard(side);
+        graph.capture_begin();
+        for (int i = 0; i < calls; ++i) fn(i);
+        graph.capture_end();
+    }
+    std::vector<double> times;
+    for (int r = 0; r < reps + 2; ++r) {
+        c10::cuda::CUDAStreamGuard guard(side);
+        at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+        start.record(side);
+        graph.replay();
+        stop.record(side);
+        stop.synchronize();
+        if (r >= 2) times.push_back(start.elapsed_time(stop) * 1000.0 / calls);
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+void emit(nlohmann::json j) { std::cout << j.dump() << std::endl; }
+
+void setBackend(const std::string& name) {
+    auto& ctx = at::globalContext();
+    ctx.setSDPUseFlash(name == "flash");
+    ctx.setSDPUseMemEfficient(name == "efficient");
+    ctx.setSDPUseMath(name == "math");
+    ctx.setSDPUseCuDNN(name == "cudnn");
+}
+
+void decodeSection(bool quick) {
+    const int64_t hq = 32, hkv = 8, d = 128;
+    const double scale = 1.0 / std::sqrt(double(d));
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    std::vector<std::pair<int64_t, int64_t>> grid;  // (batch, context)
+    for (int64_t b : {1, 4, 16})
+        for (int64_t l : {4096, 16384, 32768, 131072}) grid.push_back({b, l});
+    grid.push_back({1, 524288});
+    if (quick) grid = {{1, 4096}, {1, 131072}};
+    for (auto [batch, len] : grid) {
+        const double kv_bytes = 2.0 * batch * hkv * len * d * 2;
+        const int copies = int(std::clamp(std::ceil(256e6 / kv_bytes), 1.0, 8.0));
+        std::vector<at::Tensor> qs, ks, vs, outs;
+        for (int c = 0; c < copies; ++c) {
+            qs.push_back(at::randn({batch, hq, 1, d}, opts));
+            ks.push_back(at::randn({batch, hkv, len, d}, opts));
+            vs.push_back(at::randn({batch, hkv, len, d}, opts));
+            outs.push_back(at::empty({batch, hq, d}, opts));
+        }
+        const int calls = copies * std::max(1, int(std::ceil(8.0 / copies)));
+        // Full cache through our kernel: every KV head reads all rows.
+        std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> plans;
+        std::vector<at::Tensor> q3(copies);
+        for (int c = 0; c < copies; ++c) {
+            std::vector<at::Tensor> kr, vr;
+            for (int64_t b = 0; b < batch; ++b)
+                for (int64_t h = 0; h < hkv; ++h) {
+                    kr.push_back(ks[c][b][h]);
+                    vr.push_back(vs[c][b][h]);
+                }
+            q3[c] = qs[c].squeeze(2).contiguous();
+            plans.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
+                q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
+                std::vector<int>(kr.size(), int(len)), hkv, len, scale));
+        }
+        // Correctness of this configuration against cuDNN/math SDPA on copy 0.
+        setBackend("math");
+        at::Tensor want = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, false, scale, true).squeeze(2);
+        plans[0]->run(q3[0], outs[0]);
+        const double err = (outs[0].to(at::kFloat) - want.to(at::kFloat)).abs().max().item<double>();
+        const double ours_us = timeGraph([&](int i) { plans[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
+        nlohmann::json row{{"section", "decode"}, {"batch", batch}, {"context", len}, {"kv_bytes", kv_bytes},
+                           {"splits", plans[0]->splits()}, {"max_abs_err_vs_math", err}};
+        row["attnlab_us"] = ours_us;
+        row["attnlab_tbs"] = kv_bytes / (ours_us * 1e-6) / 1e12;
+        for (const std::string backend : {"cudnn", "flash"}) {
+            try {
+                setBackend(backend);
+                at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, false, scale, true);
+                const double us = timeGraph(
+                    [&](int i) {
+                        at::scaled_dot_product_attention(qs[i % copies], ks[i % copies], vs[i % copies], {}, 0.0, false,
+                                                         scale, true);
+                    },
+                    calls);
+                row[backend + "_us"] = us;
+                row[backend + "_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
+            } catch (const std::exception& e) {
+                row[backend + "_error"] = std::string(e.what()).substr(0, 160);
+            }
+        }
+        // Ours again (A/B/A): clock drift shows as a difference between the two.
+        row["attnlab_us_again"] =
+            timeGraph([&](int i) { plans[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
+        emit(row);
+
+        // Kept subsets: ragged lengths (a quarter of the context on average, varying by head) and
+        // index lists (a random quarter of the rows, sorted), against kept bytes / copy bandwidth.
+        if (batch <= 4) {
+            for (const std::string mode : {"ragged", "indices"}) {
+                std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> sub;
+                double kept_rows = 0;
+                for (int c = 0; c < copies; ++c) {
+                    std::vector<at::Tensor> kr, vr, idx;
+                    std::vector<int> lens;
+                    for (int64_t b = 0; b < batch; ++b)
+                        for (int64_t h = 0; h < hkv; ++h) {
+                            kr.push_back(ks[c][b][h]);
+                            vr.push_back(vs[c][b][h]);
+                            const int64_t n = len / 8 + (len / 4) * ((b * hkv + h) % 4) / 3;  // 1/8 .. 3/8
+                            lens.push_back(int(n));
+                            if (mode == "indices") {
+                                at::Tensor perm = at::randperm(len, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, n);
+                                idx.push_back(std::get<0>(perm.sort()).to(at::kInt).to(at::kCUDA));
+                            }
+                            if (c == 0) kept_rows += double(n);
+                        }
+                    sub.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
+                        q3[c], kr, vr, idx, std::vector<at::Tensor>{}, lens, hkv, len, scale));
+                }
+                const double kept_bytes = kept_rows * d * 2 * 2;
+                const double us = timeGraph([&](int i) { sub[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
+                emit({{"section", "decode_kept"}, {"mode", mode}, {"batch", batch}, {"context", len},
+                      {"kept_bytes", kept_bytes}, {"kept_share", kept_rows / double(batch * hkv * len)}, {"attnlab_us", us},
+                      {"tbs", kept_bytes / (us * 1e-6) / 1e12},
+                      {"ratio_to_floor", us * 1e-6 / (kept_bytes / kCopyBandwidth)}});
+            }
+        }
+    }
+    auto& ctx = at::globalContext();
+    ctx.setSDPUseFlash(true);
+    ctx.setSDPUseMemEfficient(true);
+    ctx.setSDPUseMath(true);
+    ctx.setSDPUseCuDNN(true);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = false;
+    std::string section = "all";
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--quick") quick = true;
+        else if (a == "--section" && i + 1 < argc) section = argv[++i];
+        else {
+            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|prefill|all]\n";
+            return 2;
+        }
+    }
+    if (!at::cuda::is_available()) {
+        std::cerr << "attnlab-kernel-bench: no CUDA device\n";
+        return 1;
+    }
+    at::manual_seed(0);
+    emit({{"section", "env"}, {"device", at::cuda::getCurrentDeviceProperties()->name},
+          {"sms", at::cuda::getCurrentDeviceProperties()->multiProcessorCount}});
+    if (section == "all" || section == "decode") decodeSection(quick);
+    return 0;
+}

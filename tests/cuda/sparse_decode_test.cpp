@@ -1,0 +1,138 @@
+// The split-K sparse decode kernel against its plain-ATen reference (label `cuda`). Tolerance:
+// bf16 output, so |kernel - reference| <= 2e-2 absolute (one bf16 ulp at |x| ~ 2 is 1.6e-2; the
+// reference rounds its float32 result to bf16 as well), fp16: 4e-3.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "kernels/sparse_decode.h"
+#include "kernels/sparse_decode_ref.h"
+#include "kernels/sparse_decode_torch.h"
+
+using namespace attnlab;
+
+namespace {
+
+struct Case {
+    int64_t batch, q_heads, kv_heads, d;
+    bool indices, bias, fp16;
+    int64_t max_rows;
+    const char* name;
+};
+
+class SparseDecodeKernelTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(SparseDecodeKernelTest, MatchesReference) {
+    ASSERT_TRUE(kernels::sparseDecodeCompiled());
+    const Case c = GetParam();
+    at::manual_seed(11);
+    const auto dtype = c.fp16 ? at::kHalf : at::kBFloat16;
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(dtype);
+    const double scale = 1.0 / std::sqrt(double(c.d));
+    at::Tensor q = at::randn({c.batch, c.q_heads, c.d}, opts);
+    std::vector<at::Tensor> ks, vs, idx, bias;
+    for (int64_t s = 0; s < c.batch * c.kv_heads; ++s) {
+        // Odd lengths, one empty head, one single-row head, one at max_rows.
+        int64_t rows = (s * 7919 + 13) % c.max_rows;
+        if (s == 1) rows = 0;
+        if (s == 2) rows = 1;
+        if (s == 3) rows = c.max_rows;
+        // Rows are views into a wider buffer (row stride 2*D) for odd sequences.
+        at::Tensor kbuf = at::randn({rows, s % 2 ? 2 * c.d : c.d}, opts).mul_(2.0);
+        at::Tensor vbuf = at::randn({rows, s % 2 ? 2 * c.d : c.d}, opts);
+        ks.push_back(kbuf.narrow(1, 0, c.d));
+        vs.push_back(vbuf.narrow(1, 0, c.d));
+        if (c.indices) {
+            at::Tensor perm = rows > 0 ? at::randperm(rows, at::TensorOptions().dtype(at::kLong)) : at::empty({0}, at::kLong);
+            idx.push_back(perm.narrow(0, 0, (rows * 3 + 3) / 4).to(at::kInt).to(at::kCUDA));
+        }
+        if (c.bias) bias.push_back(at::randn({std::max<int64_t>(rows, 1)}, opts.dtype(at::kFloat)));
+    }
+    // One row stride for all heads: use the same layout for every sequence.
+    for (size_t s = 0; s < ks.size(); ++s) {
+        if (ks[s].size(0) > 1 && ks[s].stride(0) != ks[3].stride(0)) {
+            ks[s] = ks[s].contiguous();
+            vs[s] = vs[s].contiguous();
+            at::Tensor kw = at::empty({ks[s].size(0), ks[3].stride(0)}, opts);
+            at::Tensor vw = at::empty({vs[s].size(0), ks[3].stride(0)}, opts);
+            kw.narrow(1, 0, c.d).copy_(ks[s]);
+            vw.narrow(1, 0, c.d).copy_(vs[s]);
+            ks[s] = kw.narrow(1, 0, c.d);
+            vs[s] = vw.narrow(1, 0, c.d);
+        }
+    }
+    at::Tensor got = kernels::sparseDecode(q, ks, vs, idx, bias, c.kv_heads, scale).to(at::kFloat).cpu();
+    at::Tensor want = kernels::sparseDecodeReference(q, ks, vs, idx, bias, c.kv_heads, scale).to(at::kFloat).cpu();
+    const double tol = c.fp16 ? 4e-3 : 2e-2;
+    const double err = (got - want).abs().max().item<double>();
+    std::cout << "RESULT sparse_decode " << c.name << " max_abs_err=" << err << "\n";
+    EXPECT_LE(err, tol);
+    EXPECT_FALSE(got.isnan().any().item<bool>());
+    // The empty head's query heads are zero.
+    const int64_t group = c.q_heads / c.kv_heads;
+    if (c.kv_heads > 1) EXPECT_EQ(got[0].narrow(0, group, group).abs().sum().item<float>(), 0.f);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SparseDecodeKernelTest,
+    ::testing::Values(Case{1, 8, 8, 128, false, false, false, 300, "mha_d128"},
+                      Case{1, 32, 8, 128, false, false, false, 5000, "gqa4_d128_long"},
+                      Case{2, 64, 8, 64, false, false, false, 999, "gqa8_d64_b2"},
+                      Case{3, 32, 8, 128, true, false, false, 777, "gqa4_indices_b3"},
+                      Case{1, 14, 2, 64, true, true, false, 513, "gqa7_indices_bias"},
+                      Case{1, 64, 4, 128, false, true, true, 2049, "gqa16_fp16_bias"},
+                      Case{2, 16, 4, 64, true, false, true, 17, "fp16_short"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+TEST(SparseDecodeKernel, ForcedSplitCountsAgree) {
+    // The same inputs with 1, 3 and 64 splits (through the raw entry point) give the same output.
+    at::manual_seed(5);
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    const int64_t rows = 1000, d = 128, hq = 8, hkv = 2;
+    at::Tensor q = at::randn({1, hq, d}, opts);
+    at::Tensor k = at::randn({hkv, rows, d}, opts), v = at::randn({hkv, rows, d}, opts);
+    std::vector<int64_t> ptr_k{reinterpret_cast<int64_t>(k[0].data_ptr()), reinterpret_cast<int64_t>(k[1].data_ptr())};
+    std::vector<int64_t> ptr_v{reinterpret_cast<int64_t>(v[0].data_ptr()), reinterpret_cast<int64_t>(v[1].data_ptr())};
+    at::Tensor kp = at::tensor(ptr_k, at::kLong).to(at::kCUDA), vp = at::tensor(ptr_v, at::kLong).to(at::kCUDA);
+    at::Tensor lens = at::tensor({int(rows), int(rows - 333)}, at::kInt).to(at::kCUDA);
+    std::vector<at::Tensor> outs;
+    for (int splits : {1, 3, 64}) {
+        kernels::SparseDecodeParams p;
+        p.batch = 1;
+        p.q_heads = hq;
+        p.kv_heads = hkv;
+        p.head_dim = d;
+        p.scale = 0.088f;
+        p.q = q.data_ptr();
+        at::Tensor out = at::empty_like(q);
+        p.out = out.data_ptr();
+        p.k_rows = reinterpret_cast<const void* const*>(kp.data_ptr());
+        p.v_rows = reinterpret_cast<const void* const*>(vp.data_ptr());
+        p.lengths = lens.data_ptr<int>();
+        p.max_length = rows;
+        p.splits = splits;
+        at::Tensor ws = at::empty({int64_t(kernels::sparseDecodeWorkspaceBytes(p) / 4 + 1)}, opts.dtype(at::kFloat));
+        p.workspace = ws.data_ptr();
+        p.workspace_bytes = size_t(ws.numel()) * 4;
+        ASSERT_EQ(kernels::sparseDecodeAttention(p), "");
+        outs.push_back(out.to(at::kFloat).cpu());
+    }
+    EXPECT_LE((outs[0] - outs[1]).abs().max().item<double>(), 1e-2);
+    EXPECT_LE((outs[0] - outs[2]).abs().max().item<double>(), 1e-2);
+}
+
+TEST(SparseDecodeKernel, RejectsBadParameters) {
+    kernels::SparseDecodeParams p;
+    p.batch = 1;
+    p.q_heads = 6;
+    p.kv_heads = 4;
+    p.head_dim = 128;
+    EXPECT_NE(kernels::sparseDecodeAttention(p).find("multiple"), std::string::npos);
+    p.q_heads = 8;
+    p.head_dim = 96;
+    EXPECT_NE(kernels::sparseDecodeAttention(p).find("head_dim"), std::string::npos);
+}
+
+}  // namespace
