@@ -2,7 +2,7 @@
 # Builds attnlab on the GPU machine (Ubuntu, PyTorch's LibTorch with CUDA, no Qt/PCRE2/utf8proc
 # headers) with the missing libraries carried as Debian .debs in .debs/ (apt-get download, see
 # tests/bench/README.md), unpacked into a private root, never into /.
-#   bash tests/bench/device_build.sh            # configure + build build/cuda
+#   bash tests/bench/device_build.sh [target...]   # configure + build build/cuda (all targets, or those named)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 deb_root=/tmp/attnlab-debs
@@ -19,4 +19,8 @@ torch_prefix="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')"
 cmake --preset cuda -DCMAKE_CXX_COMPILER_LAUNCHER= -DCMAKE_CUDA_COMPILER_LAUNCHER= \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$deb_root/usr" -DCMAKE_CUDA_COMPILER="$nvcc_bin" \
     -DPKG_CONFIG_EXECUTABLE="$pkg_config"
-cmake --build --preset cuda -j "$(nproc)"
+if [[ $# -gt 0 ]]; then
+    cmake --build --preset cuda -j "$(nproc)" --target "$@"
+else
+    cmake --build --preset cuda -j "$(nproc)"
+fi
