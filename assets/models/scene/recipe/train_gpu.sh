@@ -19,23 +19,31 @@ say() { echo "[train_gpu $(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/data_log.t
 
 # 1. OpenCV core + imgproc: the system's, else unpack the carried Debian packages.
 CVINC="" ; CVLIB=""
-if [[ -f /usr/include/opencv4/opencv2/core.hpp ]] && ls /usr/lib/x86_64-linux-gnu/libopencv_imgproc.so* >/dev/null 2>&1; then
+if [[ "${FORCE_DEBS:-0}" != 1 && -f /usr/include/opencv4/opencv2/core.hpp ]] && ls /usr/lib/x86_64-linux-gnu/libopencv_imgproc.so* >/dev/null 2>&1; then
     CVINC=/usr/include/opencv4; CVLIB=/usr/lib/x86_64-linux-gnu
 else
     [[ -d "$ROOT/.debs/vision" ]] || { echo "no OpenCV and no .debs/vision (carry it)" >&2; exit 1; }
     for f in "$ROOT"/.debs/vision/*.deb; do dpkg -x "$f" "$WORK/vdebs"; done
-    CVINC="$WORK/vdebs/usr/include/opencv4"; CVLIB="$WORK/vdebs/usr/lib/x86_64-linux-gnu"
-    export LD_LIBRARY_PATH="$CVLIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    # the -dev packages' .so links point to versioned names; make sure the linker finds them
-    for lib in core imgproc; do
-        [[ -e "$CVLIB/libopencv_$lib.so" ]] || ln -sf "$(ls "$CVLIB"/libopencv_$lib.so.4* | head -1)" "$CVLIB/libopencv_$lib.so"
-    done
+    CVINC="$WORK/vdebs/usr/include/opencv4 -I$WORK/vdebs/usr/include/x86_64-linux-gnu/opencv4"; CVLIB="$WORK/vdebs/usr/lib/x86_64-linux-gnu"
+    # libblas3/liblapack3 install into blas/ and lapack/ (Debian alternatives): add both dirs
+    CVDEPS="$CVLIB:$CVLIB/blas:$CVLIB/lapack"
+    export LD_LIBRARY_PATH="$CVDEPS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+CVDEPS="${CVDEPS:-$CVLIB}"
 mkdir -p "$WORK/data"
 say "building attnlab-scene-data against $CVINC"
-g++ -O2 -std=c++17 -I"$ROOT" -I"$CVINC" "$ROOT/core/vision/scene/scene.cpp" \
+g++ -O2 -std=c++17 -I"$ROOT" -I$CVINC "$ROOT/core/vision/scene/scene.cpp" \
     "$ROOT/core/vision/scene/tools/scene_data.cpp" -o "$WORK/attnlab-scene-data" \
-    -L"$CVLIB" -Wl,-rpath,"$CVLIB" -lopencv_imgproc -lopencv_core -pthread
+    -L"$CVLIB" -Wl,--disable-new-dtags -Wl,-rpath,"$CVDEPS" -Wl,-rpath-link,"$CVDEPS" -lopencv_imgproc -lopencv_core -pthread
+MISSING=$(ldd "$WORK/attnlab-scene-data" | awk '/not found/{print $1}' | sort -u | tr '\n' ' ')
+if [[ -n "${MISSING// /}" ]]; then
+    # Transitive libraries of Debian's OpenCV that the tool never calls (lapack's libgfortran, GLX's
+    # libX11): stub them so the loader can finish (each stub function aborts if ever called).
+    say "missing shared libraries: $MISSING -> stubs"
+    python3 "$ROOT/assets/models/scene/recipe/stub_missing_libs.py" "$WORK/stubs" "$WORK/vdebs" $MISSING
+    export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$WORK/stubs"
+fi
+"$WORK/attnlab-scene-data" --help >/dev/null || { ldd "$WORK/attnlab-scene-data"; echo "attnlab-scene-data does not run" >&2; exit 1; }
 TOOL="$WORK/attnlab-scene-data"
 
 # 2. Data: disjoint seed ranges for training, the evaluator, held-out test and the FD reference.
