@@ -26,7 +26,8 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
                                    QStringLiteral("Checkpoint directory (default: the bundled demo model)."),
                                    QStringLiteral("DIR"));
     const QCommandLineOption session(QStringLiteral("session"),
-                                     QStringLiteral("Session file (accepted; not used by the app yet)."),
+                                     QStringLiteral("Session file every run is saved to (created if missing; default: "
+                                                    "attnlab/sessions/default.attnlab in the user's data folder)."),
                                      QStringLiteral("FILE"));
     const QCommandLineOption prompt(QStringLiteral("prompt"), QStringLiteral("Free prompt."), QStringLiteral("TEXT"));
     const QCommandLineOption task(QStringLiteral("task"),
@@ -36,6 +37,10 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
                                       QStringLiteral("Strategy to run, e.g. streaming:budget=25%,sink=4 (repeatable)."),
                                       QStringLiteral("SPEC"));
     const QCommandLineOption run(QStringLiteral("run"), QStringLiteral("Run the comparison once the model is loaded."));
+    const QCommandLineOption open_run(QStringLiteral("open-run"),
+                                      QStringLiteral("Show saved run ID of the session (its whole comparison) "
+                                                     "without recomputing; --export-figure draws it."),
+                                      QStringLiteral("ID"));
     const QCommandLineOption figure(QStringLiteral("export-figure"),
                                     QStringLiteral("After the run, draw VIEW (attention, mask, grid) into a PNG (repeatable)."),
                                     QStringLiteral("VIEW:FILE.png"));
@@ -54,7 +59,7 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     const QCommandLineOption screenshot(QStringLiteral("screenshot"),
                                         QStringLiteral("When done, save a picture of the whole window."),
                                         QStringLiteral("FILE.png"));
-    for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &figure, &quit, &head, &tokens,
+    for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &open_run, &figure, &quit, &head, &tokens,
                           &device, &dtype, &size, &screenshot})
         p.addOption(*o);
     parsed.help = p.helpText().toStdString();
@@ -92,8 +97,11 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
                             .arg(QString::fromStdString(r.view)));
         o.figures.push_back(r);
     }
-    if (!o.figures.empty() && !o.is_run)
-        return fail(QStringLiteral("--export-figure draws a run's results: add --run"));
+    if (p.isSet(open_run) && (!parseInt(p.value(open_run), o.open_run) || o.open_run <= 0))
+        return fail(QStringLiteral("--open-run needs a run id (a positive integer), got '%1'").arg(p.value(open_run)));
+    if (o.open_run > 0 && o.is_run) return fail(QStringLiteral("give at most one of --run and --open-run"));
+    if (!o.figures.empty() && !o.is_run && o.open_run <= 0)
+        return fail(QStringLiteral("--export-figure draws a run's results: add --run or --open-run ID"));
     if (p.isSet(head)) {
         const QStringList parts = p.value(head).split(QLatin1Char(':'));
         if (parts.size() != 2 || !parseInt(parts[0], o.layer) || !parseInt(parts[1], o.head) || o.layer < 0 ||
@@ -115,6 +123,21 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     o.screenshot_file = p.value(screenshot).toStdString();
     parsed.is_ok = true;
     return parsed;
+}
+
+std::string sessionFromRawArguments(int argc, const char* const* argv) {
+    std::string found;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i] ? argv[i] : "";
+        if ((a == "--session" || a == "-session") && i + 1 < argc) {
+            found = argv[++i];
+        } else if (a.rfind("--session=", 0) == 0) {
+            found = a.substr(10);
+        } else if (a == "--") {
+            break;
+        }
+    }
+    return found;
 }
 
 }  // namespace attnlab

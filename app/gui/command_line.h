@@ -1,6 +1,6 @@
 // attnlab's command line, so figures can be made from scripts and the GUI tested end to end:
 //   attnlab [--model DIR] [--session FILE] [--prompt TEXT | --task SPEC] [--strategy SPEC]...
-//           [--run] [--export-figure VIEW:FILE.png]... [--quit-when-done]
+//           [--run | --open-run ID] [--export-figure VIEW:FILE.png]... [--quit-when-done]
 // plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --screenshot FILE.
 #pragma once
 
@@ -18,7 +18,8 @@ struct FigureRequest {
 
 struct AppOptions {
     std::string model_dir;  // empty = the default model
-    std::string session_file;
+    std::string session_file;  // empty = the default session (defaultSessionPath())
+    int64_t open_run = -1;     // --open-run: show this saved run of the session instead of running
     std::string prompt;
     std::string task_spec;
     std::vector<std::string> strategies;
@@ -46,5 +47,9 @@ struct ParsedCommandLine {
 
 // arguments[0] is the program name, as QCoreApplication::arguments() gives them.
 ParsedCommandLine parseCommandLine(const QStringList& arguments);
+
+// QGuiApplication takes `-session ID` / `--session ID` (X11 session management) out of the arguments
+// it hands on, so read --session FILE from argv before the QApplication exists. "" when not given.
+std::string sessionFromRawArguments(int argc, const char* const* argv);
 
 }  // namespace attnlab

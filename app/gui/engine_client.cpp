@@ -8,6 +8,8 @@
 
 #include "app/gui/engine_thread.h"
 #include "core/engine/compare.h"
+#include "core/session/run_record.h"
+#include "core/strategy/calibration.h"
 #include "core/tasks/tasks.h"
 
 namespace attnlab {
@@ -18,6 +20,7 @@ struct EngineClient::State {
     std::unique_ptr<StrategyRegistry> registry;
     std::shared_ptr<Model> model;
     std::string model_dir;
+    std::string content_hash;  // of model_dir, for the session records; empty if unreadable
 };
 
 namespace {
@@ -100,10 +103,12 @@ void EngineClient::loadModel(const std::string& dir, const LoadOptions& options)
         try {
             state->model.reset();  // free the old weights first
             state->model_dir.clear();
+            state->content_hash.clear();
             auto model = Model::open(dir, options);
             if (model) {
                 state->model = *model;
                 state->model_dir = dir;
+                if (auto hash = modelContentHash(dir)) state->content_hash = "fnv1a64:" + *hash;
                 snap.is_ok = true;
                 snap.info = state->model->info();
             } else {
@@ -218,6 +223,7 @@ void EngineClient::run(const RunRequest& request) {
                 ProgressSnapshot snap{spec, p.stage, p.tokens_done, p.tokens_total, p.tokens_per_s};
                 QMetaObject::invokeMethod(this, [this, snap] { Q_EMIT progress(snap); }, Qt::QueuedConnection);
             };
+            const int64_t started_ms = nowUnixMs();
             auto comparison = runComparison(model, *state->registry, *input, specs, options);
             if (!comparison) {
                 outcome.is_cancelled = m_cancel.load();
@@ -248,9 +254,32 @@ void EngineClient::run(const RunRequest& request) {
                     }
                 return nullptr;
             };
-            for (const std::string& spec : request.specs) {
-                StrategyRun* r = take(spec);
-                if (!r) continue;
+            std::vector<StrategyRun> ordered;
+            for (const std::string& spec : request.specs)
+                if (StrategyRun* r = take(spec)) ordered.push_back(std::move(*r));
+            // Session records first (they copy the captures), then the snapshot takes them over.
+            RecordContext context;
+            context.model = info;
+            context.content_hash = state->content_hash;
+            context.attnlab_version = attnlabVersion();
+            context.libtorch_version = libtorchVersion();
+            context.started_unix_ms = started_ms;
+            context.ended_unix_ms = nowUnixMs();
+            for (const StrategyInfo& s : state->registry->list()) context.strategy_origins[s.name] = s.origin;
+            std::vector<RunViewData> views;
+            for (const StrategyRun& r : ordered) {
+                RunViewData v;
+                v.prompt_tokens = data->prompt_tokens;
+                v.output_tokens = tokenTexts(model.tokenizer(), r.result.output_ids);
+                v.reference_tokens = data->reference_tokens;
+                v.captures = r.result.captures;
+                views.push_back(std::move(v));
+            }
+            outcome.records = std::make_shared<const std::vector<RunRecord>>(comparisonRecords(
+                context, *input, ordered, comparison->notes, options.settings.max_new_tokens, &views));
+            views.clear();
+            for (StrategyRun& run : ordered) {
+                StrategyRun* r = &run;
                 RunData d;
                 d.spec = r->spec;
                 d.output_text = r->result.output_text;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/engine/model.h"
+#include "core/session/session_store.h"
 #include "core/strategy/registry.h"
 #include "views/view_data.h"
 
@@ -63,6 +64,9 @@ struct RunOutcome {
     std::shared_ptr<const ComparisonData> data;
     double wall_ms = 0;
     std::string capture_note;  // what was captured when not everything was
+    // The session records of this run, one per column in `data`'s order, with the view data the
+    // session browser needs to show it again (core/session/run_record.h). Null when the run failed.
+    std::shared_ptr<const std::vector<RunRecord>> records;
 };
 
 struct StrategyCatalog {

@@ -24,11 +24,13 @@ int main(int argc, char** argv) {
     format.setStencilBufferSize(0);
     format.setSwapInterval(1);
     QSurfaceFormat::setDefaultFormat(format);
+    const std::string session_file = attnlab::sessionFromRawArguments(argc, argv);  // Qt takes --session
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("attnlab"));
     QApplication::setOrganizationName(QStringLiteral("attnlab"));
 
-    const attnlab::ParsedCommandLine parsed = attnlab::parseCommandLine(QApplication::arguments());
+    attnlab::ParsedCommandLine parsed = attnlab::parseCommandLine(QApplication::arguments());
+    if (parsed.options.session_file.empty()) parsed.options.session_file = session_file;
     if (parsed.is_help) {
         std::cout << parsed.help;
         return 0;

@@ -20,6 +20,7 @@
 #include "app/gui/input_panel.h"
 #include "app/gui/model_panel.h"
 #include "app/gui/results_panel.h"
+#include "app/gui/session_browser.h"
 #include "app/gui/strategy_panel.h"
 #include "views/attention_model.h"
 #include "views/attention_view.h"
@@ -73,6 +74,8 @@ void MainWindow::buildUi() {
     QDockWidget* strategy_dock = addDock(this, tr("Strategies"), m_strategy_panel, Qt::LeftDockWidgetArea);
     QDockWidget* grid_dock = addDock(this, tr("Head grid"), m_grid, Qt::RightDockWidgetArea);
     QDockWidget* results_dock = addDock(this, tr("Results"), m_results, Qt::BottomDockWidgetArea);
+    m_sessions = new SessionBrowser(this);
+    QDockWidget* session_dock = addDock(this, tr("Sessions"), m_sessions, Qt::RightDockWidgetArea);
     // The left column runs the full height; results sit under the views.
     setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
     setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
@@ -115,7 +118,7 @@ void MainWindow::buildUi() {
     auto* file_menu = menuBar()->addMenu(tr("&File"));
     file_menu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     auto* view_menu = menuBar()->addMenu(tr("&View"));
-    for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, results_dock})
+    for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, session_dock, results_dock})
         view_menu->addAction(d->toggleViewAction());
 
     connect(m_run_action, &QAction::triggered, this, &MainWindow::startRun);
@@ -130,16 +133,23 @@ void MainWindow::buildUi() {
     connect(m_attention, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
     connect(m_mask, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
     connect(m_grid, &HeadGridView::headActivated, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
+    connect(m_sessions, &SessionBrowser::saveFinished, this, &MainWindow::onSaveFinished);
+    connect(m_sessions, &SessionBrowser::runReopened, this, &MainWindow::onRunReopened);
+    connect(m_sessions, &SessionBrowser::reopenFailed, this, [this](const QString& error) {
+        statusBar()->showMessage(tr("Could not reopen the run: %1").arg(error));
+        if (m_has_auto_run_started && !m_is_automation_done) {
+            m_errors.push_back("--open-run: " + error.toStdString());
+            finishAutomation();
+        }
+    });
+    connect(m_sessions, &SessionBrowser::sessionListed, this, [this](bool is_ok, const QString& error) {
+        if (!is_ok) statusBar()->showMessage(tr("Session not usable, runs are not saved: %1").arg(error));
+    });
     statusBar()->showMessage(tr("Starting the engine…"));
 }
 
 void MainWindow::start() {
-    if (!m_options.session_file.empty()) {
-        const std::string note = "--session " + m_options.session_file +
-                                 " accepted but not used: the session store is not wired into the app yet";
-        m_notes.push_back(note);
-        std::cerr << "attnlab: " << note << "\n";
-    }
+    m_sessions->openSession(m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file);
     if (!m_options.prompt.empty()) m_input_panel->setPrompt(QString::fromStdString(m_options.prompt));
     if (!m_options.task_spec.empty()) {
         std::string error;
@@ -269,6 +279,10 @@ void MainWindow::onRunFinished(const RunOutcome& outcome) {
     setRunning(false);
     if (outcome.is_ok && outcome.data) {
         broadcastData(outcome.data);
+        if (outcome.records) {  // autosave; the results on screen stay whatever happens to it
+            m_sessions->saveRun(outcome.records);
+            m_is_waiting_for_save = m_has_auto_run_started && !m_is_automation_done;
+        }
         QString text = tr("  done in %1 s").arg(outcome.wall_ms / 1000.0, 0, 'f', 2);
         if (!outcome.capture_note.empty()) text += QStringLiteral(" · ") + QString::fromStdString(outcome.capture_note);
         m_progress_text->setText(text);
@@ -288,13 +302,36 @@ void MainWindow::onRunFinished(const RunOutcome& outcome) {
         if (!outcome.is_ok) m_errors.push_back("run: " + outcome.error);
         if (!outcome.capture_note.empty()) m_notes.push_back(outcome.capture_note);
         if (outcome.is_ok) exportFigures();
+        if (!m_is_waiting_for_save) finishAutomation();
+    }
+}
+
+void MainWindow::onSaveFinished(bool is_ok, const QString& message) {
+    statusBar()->showMessage(message, is_ok ? 5000 : 0);
+    if (!is_ok) std::cerr << "attnlab: " << message.toStdString() << "\n";
+    if (!m_is_waiting_for_save) return;
+    m_is_waiting_for_save = false;
+    if (!is_ok) m_errors.push_back("session: " + message.toStdString());
+    finishAutomation();
+}
+
+void MainWindow::onRunReopened(std::shared_ptr<const ComparisonData> data, const QString& description) {
+    if (m_is_running) return;  // a fresh run owns the views
+    broadcastData(data);
+    m_progress_text->setText(QStringLiteral("  ") + tr("showing %1").arg(description));
+    statusBar()->showMessage(tr("Showing %1").arg(description), 5000);
+    if (m_has_auto_run_started && !m_is_automation_done && m_options.open_run > 0) {
+        exportFigures();
         finishAutomation();
     }
 }
 
 void MainWindow::maybeAutoRun() {
     if (!m_has_catalog || !m_has_model_answer || m_has_auto_run_started || m_is_automation_done) return;
-    if (m_options.is_run) {
+    if (m_options.open_run > 0) {
+        m_has_auto_run_started = true;
+        m_sessions->reopenRun(m_options.open_run);  // queued after the session's open
+    } else if (m_options.is_run) {
         m_has_auto_run_started = true;
         if (!m_errors.empty()) return finishAutomation();  // bad --strategy / --task: do not run something else
         startRun();
@@ -369,6 +406,8 @@ void MainWindow::finishAutomation() {
                             {"mask_has_kept_set", !m_mask->model().keptMask().empty()}};
     }
     if (m_has_outcome) summary["wall_ms"] = m_last_outcome.wall_ms;
+    summary["session"] = m_sessions->summary();
+    if (m_options.open_run > 0) summary["opened_run"] = m_options.open_run;
     std::cout << summary.dump() << std::endl;
     Q_EMIT automationFinished(m_errors.empty() ? 0 : 1);
 }

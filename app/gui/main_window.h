@@ -23,6 +23,7 @@ class HeadGridView;
 class InputPanel;
 class ModelPanel;
 class ResultsPanel;
+class SessionBrowser;
 class StrategyPanel;
 
 class MainWindow : public QMainWindow {
@@ -55,6 +56,9 @@ private:
     void onProgress(const ProgressSnapshot& progress);
     void onRunFinished(const RunOutcome& outcome);
 
+    void onSaveFinished(bool is_ok, const QString& message);
+    void onRunReopened(std::shared_ptr<const ComparisonData> data, const QString& description);
+
     void maybeAutoRun();
     void finishAutomation();
     void exportFigures();
@@ -70,6 +74,7 @@ private:
     AttentionView* m_attention = nullptr;
     AttentionView* m_mask = nullptr;
     HeadGridView* m_grid = nullptr;
+    SessionBrowser* m_sessions = nullptr;  // autosave and the session browser
     QAction* m_run_action = nullptr;
     QAction* m_cancel_action = nullptr;
     QAction* m_live_action = nullptr;  // re-run, debounced, when strategies or input change
@@ -89,6 +94,7 @@ private:
     // Automation (--run, --export-figure, --quit-when-done).
     bool m_has_auto_run_started = false;
     bool m_is_automation_done = false;
+    bool m_is_waiting_for_save = false;  // --quit-when-done reports the autosave's outcome
     std::vector<std::string> m_errors;
     std::vector<std::string> m_notes;
     std::vector<std::pair<FigureRequest, QSize>> m_figures_written;

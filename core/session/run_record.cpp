@@ -480,7 +480,8 @@ Result<SavedComparison> loadSavedComparison(SessionStore& store, int64_t run_id)
             const Json timings = jsonOr<Json>(spec, "timings", Json::object());
             col.prefill_ms = jsonOr<double>(timings, "prefill_ms", 0.0);
             col.decode_ms_per_token = jsonOr<double>(timings, "decode_ms_per_token", 0.0);
-            col.decode_tokens = static_cast<int64_t>(run->output_ids.size());
+            // Not stored on its own: decode_ms_per_token is set exactly when decode steps ran.
+            col.decode_tokens = col.decode_ms_per_token > 0 ? static_cast<int64_t>(run->output_ids.size()) : 0;
             col.kl_per_token = jsonOr<std::vector<double>>(spec, "kl_per_token", {});
             col.trace = traceFromJson(jsonOr<Json>(spec, "trace", Json()));
             col.trace.head_roles = jsonOr<std::vector<std::vector<int>>>(spec, "head_roles", {});

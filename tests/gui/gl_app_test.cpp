@@ -21,6 +21,7 @@
 
 #include "app/gui/main_window.h"
 #include "app/gui/results_panel.h"
+#include "core/session/run_record.h"
 #include "views/attention_model.h"
 #include "views/attention_view.h"
 #include "views/head_grid_view.h"
@@ -157,6 +158,112 @@ TEST(App, RunsFullAndStreamingAndExportsFigures) {
     const QImage shot(window);
     EXPECT_FALSE(shot.isNull());
     EXPECT_GT(shot.width(), 800);
+}
+
+void removeSession(const QString& path) {
+    for (const QString& suffix : {QString(), QStringLiteral("-wal"), QStringLiteral("-shm")}) QFile::remove(path + suffix);
+}
+
+// Autosave, then `--open-run`: the reopened comparison fills the same columns and views, and its
+// figures are the fresh run's figures, pixel for pixel (nothing is recomputed: the model is not asked).
+TEST(App, AutosavesEveryRunAndReopensItWithoutRecomputing) {
+    QDir().mkpath(kOutDir);
+    const QString session = kOutDir + QStringLiteral("/autosave.attnlab");
+    removeSession(session);
+    const QString fresh_attention = kOutDir + QStringLiteral("/fresh_attention.png");
+    const QString fresh_mask = kOutDir + QStringLiteral("/fresh_mask.png");
+    const AppRun first = runApp({QStringLiteral("--session"), session, QStringLiteral("--strategy"), QStringLiteral("full"),
+                                 QStringLiteral("--strategy"), QStringLiteral("streaming"), QStringLiteral("--run"),
+                                 QStringLiteral("--export-figure"), QStringLiteral("attention:") + fresh_attention,
+                                 QStringLiteral("--export-figure"), QStringLiteral("mask:") + fresh_mask,
+                                 QStringLiteral("--figure-size"), QStringLiteral("480x360"),
+                                 QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(first.is_finished);
+    ASSERT_EQ(first.exit_code, 0) << first.stderr_text.toStdString() << first.summary.dump();
+    const auto& saved = first.summary["session"];
+    EXPECT_EQ(saved["path"], session.toStdString());
+    EXPECT_TRUE(saved["ok"].get<bool>()) << saved.dump();
+    ASSERT_EQ(saved["run_ids"].size(), 2u) << saved.dump();
+
+    {  // What the session holds: both columns, with the attention the views need.
+        auto store = SessionStore::open(session.toStdString(), SessionOpenOptions{false, true});
+        ASSERT_TRUE(store) << store.error();
+        auto entries = listSessionEntries(*store);
+        ASSERT_TRUE(entries) << entries.error();
+        ASSERT_EQ(entries->size(), 1u);
+        EXPECT_TRUE(entries->front().has_view_data);
+        EXPECT_EQ(entries->front().strategies.size(), 2u);
+        std::printf("session with one full+streaming comparison: %lld bytes\n",
+                    static_cast<long long>(QFileInfo(session).size() + QFileInfo(session + QStringLiteral("-wal")).size()));
+    }
+
+    const QString attention = kOutDir + QStringLiteral("/reopened_attention.png");
+    const QString mask = kOutDir + QStringLiteral("/reopened_mask.png");
+    const int64_t streaming_id = saved["run_ids"][1].get<int64_t>();
+    const AppRun again = runApp({QStringLiteral("--session"), session, QStringLiteral("--open-run"),
+                                 QString::number(streaming_id), QStringLiteral("--export-figure"),
+                                 QStringLiteral("attention:") + attention, QStringLiteral("--export-figure"),
+                                 QStringLiteral("mask:") + mask, QStringLiteral("--figure-size"),
+                                 QStringLiteral("480x360"), QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(again.is_finished);
+    ASSERT_EQ(again.exit_code, 0) << again.stderr_text.toStdString() << again.summary.dump();
+    const auto& s = again.summary;
+    EXPECT_EQ(s["opened_run"], streaming_id);
+    EXPECT_FALSE(s.contains("wall_ms")) << "a run was computed";
+    ASSERT_EQ(s["columns"].size(), 2u);
+    EXPECT_EQ(s["columns"], first.summary["columns"]);
+    EXPECT_EQ(s["input"], first.summary["input"]);
+    EXPECT_TRUE(s["views"]["attention"].get<bool>());
+    EXPECT_TRUE(s["views"]["mask"].get<bool>());
+    EXPECT_TRUE(s["views"]["mask_has_kept_set"].get<bool>());
+    EXPECT_EQ(s["session"]["run_ids"].size(), 0u) << "reopening saved something";
+    for (const auto& [a, b] : {std::pair{fresh_attention, attention}, std::pair{fresh_mask, mask}}) {
+        const QImage x(a), y(b);
+        ASSERT_FALSE(x.isNull());
+        ASSERT_FALSE(y.isNull());
+        ASSERT_EQ(x.size(), y.size());
+        QImage amplified;
+        const ImageDiff d = compare(x.convertToFormat(QImage::Format_RGB32), y.convertToFormat(QImage::Format_RGB32), &amplified);
+        EXPECT_EQ(d.share_different, 0.0) << b.toStdString() << " differs from " << a.toStdString();
+    }
+
+    // A run id the session does not have: one clear error, no crash.
+    const AppRun missing = runApp({QStringLiteral("--session"), session, QStringLiteral("--open-run"),
+                                   QStringLiteral("999"), QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(missing.is_finished);
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.summary["errors"].dump().find("999"), std::string::npos) << missing.summary.dump();
+}
+
+// A damaged session file: the window says so, the run still shows, the file is not touched.
+TEST(App, DamagedSessionIsReportedAndTheRunStillShows) {
+    QDir().mkpath(kOutDir);
+    const QString session = kOutDir + QStringLiteral("/damaged.attnlab");
+    removeSession(session);
+    QByteArray bytes("SQLite format 3");
+    bytes.append('\0');
+    for (int i = 0; i < 4096; ++i) bytes.append(static_cast<char>((i * 131 + 7) & 0xff));
+    {
+        QFile f(session);
+        ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+        f.write(bytes);
+    }
+    const AppRun r = runApp({QStringLiteral("--session"), session, QStringLiteral("--strategy"), QStringLiteral("full"),
+                             QStringLiteral("--run"), QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(r.is_finished) << "the app did not quit";
+    ASSERT_TRUE(r.summary.is_object()) << "no summary (crash?): " << r.stderr_text.toStdString();
+    EXPECT_EQ(r.exit_code, 1);
+    ASSERT_EQ(r.summary["columns"].size(), 1u) << r.summary.dump();
+    EXPECT_FALSE(r.summary["columns"][0]["output_text"].get<std::string>().empty());
+    EXPECT_FALSE(r.summary["session"]["ok"].get<bool>());
+    EXPECT_EQ(r.summary["session"]["unsaved_comparisons"], 1);
+    const std::string error = r.summary["session"]["error"].get<std::string>();
+    EXPECT_NE(error.find("damaged.attnlab"), std::string::npos) << error;
+    EXPECT_NE(r.summary["errors"].dump().find("Not saved"), std::string::npos) << r.summary.dump();
+    QFile f(session);
+    ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+    EXPECT_EQ(f.readAll(), bytes) << "the damaged file was modified";
+    EXPECT_FALSE(QFileInfo::exists(session + QStringLiteral("-wal")));
 }
 
 TEST(App, BadModelIsReportedNotACrash) {
@@ -332,6 +439,8 @@ int main(int argc, char** argv) {
     }
     qputenv("QT_QPA_PLATFORM", "xcb");
     qputenv("QT_ENABLE_HIGHDPI_SCALING", "0");
+    // The default session (autosave) of every app started here lands in the build tree, not in $HOME.
+    qputenv("XDG_DATA_HOME", ATTNLAB_TEST_OUT_DIR "/xdg-data");
     QApplication::setAttribute(Qt::AA_ShareOpenGLContexts);
     QApplication app(argc, argv);
     ::testing::InitGoogleTest(&argc, argv);

@@ -68,6 +68,7 @@ Fixture makeFixture(bool streaming_has_own_captures = false) {
     streaming.result.output_text = " 43";
     streaming.result.stop_reason = "max_new_tokens";
     streaming.result.kv_bytes = 2048;
+    streaming.result.decode_ms_per_token = 1.5;
     streaming.metrics = {{"accuracy", 0}, {"kl_vs_full", 0.25}, {"kv_bytes", 2048}};
     streaming.kl_per_token = {0.125, 0.375};
     for (int64_t l = 0; l < 2; ++l)
