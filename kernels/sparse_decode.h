@@ -37,6 +37,8 @@ struct SparseDecodeParams {
 
     // Upper bound of lengths[] (sets the split count; stays fixed under a CUDA graph).
     int max_length = 0;
+    // Sum of lengths[] if known (0 = assume max_length everywhere): balances ragged heads.
+    int64_t total_length = 0;
     // Scratch from sparseDecodeWorkspaceBytes(); may be null when that returns 0.
     void* workspace = nullptr;
     size_t workspace_bytes = 0;

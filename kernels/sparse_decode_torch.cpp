@@ -87,6 +87,7 @@ SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Te
     if (m_has_bias) m_bias_ptrs = pointerTable(bp, device);
     m_lengths = at::empty({static_cast<int64_t>(seqs)}, q.options().dtype(at::kInt));
     setLengths(lengths);
+    for (int n : lengths) m_total_length += n;
 
     SparseDecodeParams p;
     p.dtype = elementType(q);
@@ -95,6 +96,7 @@ SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Te
     p.kv_heads = static_cast<int>(m_kv_heads);
     p.head_dim = static_cast<int>(m_head_dim);
     p.max_length = static_cast<int>(m_max_length);
+    p.total_length = m_total_length;
     m_splits = sparseDecodeSplits(p);
     const size_t ws = sparseDecodeWorkspaceBytes(p);
     if (ws > 0) m_workspace = at::empty({static_cast<int64_t>((ws + 3) / 4)}, q.options().dtype(at::kFloat));
@@ -127,6 +129,7 @@ void SparseDecodePlan::run(const at::Tensor& q, at::Tensor& out) {
     p.bias = m_has_bias ? reinterpret_cast<const float* const*>(m_bias_ptrs.data_ptr()) : nullptr;
     p.row_stride = m_row_stride;
     p.max_length = static_cast<int>(m_max_length);
+    p.total_length = m_total_length;
     p.splits = m_splits;
     if (m_workspace.defined()) {
         p.workspace = m_workspace.data_ptr();

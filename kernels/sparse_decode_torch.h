@@ -21,6 +21,9 @@ public:
                      const std::vector<int>& lengths, int64_t kv_heads, int64_t max_length, double scale);
     // Updates the per-sequence lengths (an async host-to-device copy on the current stream).
     void setLengths(const std::vector<int>& lengths);
+    // Reads the lengths from this device int32 tensor [batch*kv_heads] from now on (e.g. one that a
+    // captured graph fills itself); it must outlive the plan's runs.
+    void useLengths(const at::Tensor& device_lengths) { m_lengths = device_lengths; }
     // Enqueues the attention of q into out ([batch, q_heads, D], q's dtype) on the current stream.
     void run(const at::Tensor& q, at::Tensor& out);
     int splits() const { return m_splits; }
@@ -28,6 +31,7 @@ public:
 private:
     at::Tensor m_k_ptrs, m_v_ptrs, m_idx_ptrs, m_bias_ptrs, m_lengths, m_workspace;
     std::vector<at::Tensor> m_keep;  // keeps indices/bias alive
+    int64_t m_total_length = 0;
     int64_t m_batch = 0, m_q_heads = 0, m_kv_heads = 0, m_head_dim = 0, m_row_stride = 0, m_max_length = 0;
     double m_scale = 1.0;
     int m_splits = 1;

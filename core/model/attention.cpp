@@ -5,6 +5,10 @@
 #include <algorithm>
 
 #include "core/util/torch_compat.h"
+#include "kernels/sparse_decode_ref.h"
+#if ATTNLAB_KERNELS_CUDA
+#include "kernels/sparse_decode_torch.h"
+#endif
 
 namespace attnlab {
 
@@ -72,6 +76,22 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
 
     if (params.observer && params.observer->wantsLayer(params.layer)) notifyObserver(q, q_positions, kv, params);
 
+    if (!kv.isDense() && tq == 1 && params.sliding_window == 0) {
+        // Decode over a ragged cache: every kept entry is visible. The split-K kernel on CUDA, its
+        // reference elsewhere (kernels/sparse_decode*.h).
+        std::vector<at::Tensor> ks, vs, bias;
+        for (int64_t h = 0; h < hkv; ++h) {
+            ks.push_back(kv.headKeys(h));
+            vs.push_back(kv.headValues(h));
+            bias.push_back(kv.headBias(h));
+        }
+        at::Tensor q3 = q.reshape({1, hq, d});
+#if ATTNLAB_KERNELS_CUDA
+        if (q.is_cuda() && (d == 64 || d == 128) && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf))
+            return kernels::sparseDecode(q3, ks, vs, {}, bias, hkv, params.scale).reshape({hq, 1, d});
+#endif
+        return kernels::sparseDecodeReference(q3, ks, vs, {}, bias, hkv, params.scale).reshape({hq, 1, d});
+    }
     if (!kv.isDense()) {
         // Ragged cache: each KV head reads its own entries; its query heads share them (no K/V repeat).
         at::Tensor out = at::empty_like(q);

@@ -2,9 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "core/model/transformer.h"
+#if ATTNLAB_KERNELS_CUDA
+#include "kernels/sparse_decode_torch.h"
+#endif
 
 #if ATTNLAB_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -31,6 +35,13 @@ struct StaticDecoder::Impl {
     std::unique_ptr<at::cuda::CUDAGraph> graph;
     bool captured = false;
 #endif
+#if ATTNLAB_KERNELS_CUDA
+    // Split-K decode attention over each layer's reserved buffers; lengths = position + 1 for every
+    // KV head, computed inside the graph.
+    std::vector<std::unique_ptr<kernels::SparseDecodePlan>> plans;
+    at::Tensor lengths;
+    Transformer::StaticAttention attention;
+#endif
     Impl(Transformer& t, KvCache& c) : transformer(t), cache(c) {}
 };
 
@@ -50,9 +61,47 @@ StaticDecoder::StaticDecoder(Transformer& transformer, KvCache& cache, int64_t c
 #if ATTNLAB_WITH_CUDA
     m_impl->use_graph = transformer.device().is_cuda();
 #endif
+#if ATTNLAB_KERNELS_CUDA
+    Impl& s = *m_impl;
+    const ModelConfig& c = transformer.config();
+    if (transformer.device().is_cuda() && (c.head_dim == 64 || c.head_dim == 128) && !envIs("ATTNLAB_DECODE_KERNEL", "0")) {
+        s.lengths = at::full({c.num_kv_heads}, live, opts.dtype(at::kInt));
+        at::Tensor q = at::zeros({1, c.num_heads, c.head_dim}, opts.dtype(transformer.dtype()));
+        for (int64_t l = 0; l < cache.layers(); ++l) {
+            LayerKv& kv = cache.layer(l);
+            std::vector<at::Tensor> ks, vs;
+            for (int64_t h = 0; h < c.num_kv_heads; ++h) {
+                ks.push_back(kv.denseCapacityKeys()[h]);
+                vs.push_back(kv.denseCapacityValues()[h]);
+            }
+            auto plan = std::make_unique<kernels::SparseDecodePlan>(
+                q, ks, vs, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
+                std::vector<int>(static_cast<size_t>(c.num_kv_heads), static_cast<int>(live)), c.num_kv_heads, capacity,
+                1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+            plan->useLengths(s.lengths);
+            s.plans.push_back(std::move(plan));
+        }
+        const int64_t hq = c.num_heads, d = c.head_dim;
+        s.attention = [&s, hq, d](int64_t layer, const at::Tensor& q) {
+            if (layer == 0) s.lengths.copy_((s.position + 1).to(at::kInt).expand({s.lengths.size(0)}));
+            at::Tensor q3 = q.reshape({1, hq, d}).contiguous();
+            at::Tensor out = at::empty_like(q3);
+            s.plans[static_cast<size_t>(layer)]->run(q3, out);
+            return out.reshape({hq, d});
+        };
+    }
+#endif
 }
 
 StaticDecoder::~StaticDecoder() = default;
+
+Transformer::StaticAttention StaticDecoder::staticAttention() const {
+#if ATTNLAB_KERNELS_CUDA
+    return m_impl->attention;
+#else
+    return nullptr;
+#endif
+}
 
 bool StaticDecoder::usesCudaGraph() const { return m_impl->use_graph; }
 
@@ -81,10 +130,10 @@ void StaticDecoder::capture() {
     before.block(side);
     {
         c10::cuda::CUDAStreamGuard guard(side);
-        s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
+        s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache, staticAttention());
         s.graph = std::make_unique<at::cuda::CUDAGraph>();
         s.graph->capture_begin();
-        s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
+        s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache, staticAttention());
         s.graph->capture_end();
     }
     at::cuda::CUDAEvent after;
@@ -102,9 +151,8 @@ at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
     if (s.use_graph) {
         if (!s.captured) capture();
         s.graph->replay();
-        s.graph->replay();
     } else {
-        s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
+        s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache, staticAttention());
     }
 #else
     s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
@@ -116,9 +164,14 @@ at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
 bool staticDecodeWanted(const at::Tensor& t) {
     if (envIs("ATTNLAB_STATIC_DECODE", "1")) return true;
 #if ATTNLAB_WITH_CUDA
-    // Opt-in until the decode attention is a split-K kernel (issue 8): measured on the H200 the
-    // graphed step was slower than eager SDPA at 32K (tests/bench/results/engine_bench-2026-11-28.md).
+#if ATTNLAB_KERNELS_CUDA
+    // With the split-K decode kernel inside the graph: on by default (ATTNLAB_CUDA_GRAPH=0 turns it off).
+    return t.is_cuda() && !envIs("ATTNLAB_CUDA_GRAPH", "0");
+#else
+    // Without the kernel the graphed step's masked attention was slower than eager SDPA at 32K
+    // (tests/bench/results/engine_bench-2026-11-28.md): opt-in only.
     return t.is_cuda() && envIs("ATTNLAB_CUDA_GRAPH", "1");
+#endif
 #else
     (void)t;
     return false;

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 
 #include "core/model/kv_cache.h"
@@ -28,6 +29,7 @@ public:
 
 private:
     void capture();
+    std::function<at::Tensor(int64_t, const at::Tensor&)> staticAttention() const;
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };

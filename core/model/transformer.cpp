@@ -265,7 +265,7 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
 }
 
 at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& position, at::Tensor& mask,
-                                     KvCache& cache) {
+                                     KvCache& cache, const StaticAttention& attention) {
     const ModelConfig& c = m_config;
     const bool gpt2 = c.architecture == Architecture::Gpt2;
     const int64_t group = c.num_heads / c.num_kv_heads;
@@ -285,11 +285,16 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
         // GQA without repeating K/V: the group's query heads are the rows of one KV head's batched
         // matmul, [Hkv, G, D] x [Hkv, D, capacity]. Plain batched GEMMs read the cache at memory speed
         // for any capacity (a masked fused kernel without split-K leaves most of the GPU idle).
-        at::Tensor qg = q.reshape({c.num_kv_heads, group, c.head_dim});
-        at::Tensor scores = at::bmm(qg, keys.transpose(1, 2));  // [Hkv, G, capacity]
-        at::Tensor probs = at::softmax(scores.to(at::kFloat).mul_(scale).add_(mask.view({1, 1, -1})), -1);
-        at::Tensor a = at::bmm(probs.to(values.scalar_type()), values);  // [Hkv, G, D]
-        a = a.reshape({1, c.num_heads * c.head_dim});
+        at::Tensor a;
+        if (attention) {
+            a = attention(i, q.reshape({c.num_heads, c.head_dim})).reshape({1, c.num_heads * c.head_dim});
+        } else {
+            at::Tensor qg = q.reshape({c.num_kv_heads, group, c.head_dim});
+            at::Tensor scores = at::bmm(qg, keys.transpose(1, 2));  // [Hkv, G, capacity]
+            at::Tensor probs = at::softmax(scores.to(at::kFloat).mul_(scale).add_(mask.view({1, 1, -1})), -1);
+            a = at::bmm(probs.to(values.scalar_type()), values);  // [Hkv, G, D]
+            a = a.reshape({1, c.num_heads * c.head_dim});
+        }
         x = x + at::linear(a, L.wo, L.bo);
         x = x + mlp(L, x);
     }

@@ -4,6 +4,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+
 #include <string>
 #include <tuple>
 #include <vector>
@@ -48,7 +50,11 @@ public:
     // (0 = visible, -inf = not) over every layer's dense cache buffer, which must be reserved
     // to `capacity` entries. Writes this step's K/V/position at `position` and un-masks it.
     // Full attention only (no window, no strategy, no observer). Returns logits [1, vocab] float.
-    at::Tensor decodeStatic(const at::Tensor& token, const at::Tensor& position, at::Tensor& mask, KvCache& cache);
+    // attention (optional): computes a layer's attention of q [Hq, D] over its cache (all `position`+1
+    // live entries) instead of the masked batched matmuls, e.g. the split-K kernel on CUDA.
+    using StaticAttention = std::function<at::Tensor(int64_t layer, const at::Tensor& q)>;
+    at::Tensor decodeStatic(const at::Tensor& token, const at::Tensor& position, at::Tensor& mask, KvCache& cache,
+                            const StaticAttention& attention = nullptr);
 
 private:
     struct Layer {
