@@ -327,19 +327,29 @@ def grid_code(res, n=8):
 
 GRID = 8
 EPS = 0.02
+# Architecture (the defaults are the exported model; --arch tiny makes a small one for C++ test fixtures).
+ARCHS = {
+    "default": {"planner": {"d": 160, "layers": 4, "heads": 4},
+                "renderer": {"dt": 128, "dz": 16, "widths": [192, 160, 112, 64], "dq": 64},
+                "evaluator": {"widths": [32, 64, 128, 192]}},
+    "tiny": {"planner": {"d": 32, "layers": 2, "heads": 2},
+             "renderer": {"dt": 32, "dz": 4, "widths": [32, 24, 16, 16], "dq": 16},
+             "evaluator": {"widths": [16, 16, 32, 32]}},
+}
+ARCH = ARCHS["default"]
 
 
 class TokenModulation(nn.Module):
     """Pixels attend to tokens; the attended value modulates normalised features (GANformer-style)."""
 
-    def __init__(self, C, dt, use_layout, dq=64):
+    def __init__(self, C, dt, use_layout, dq):
         super().__init__()
         self.q = nn.Conv2d(C + GRID, dq, 1)
         self.k = nn.Linear(dt, dq)
         self.gb = nn.Linear(dt, 2 * C)
         nn.init.zeros_(self.gb.weight)
         nn.init.zeros_(self.gb.bias)
-        self.norm = nn.GroupNorm(8, C, affine=False)
+        self.norm = nn.GroupNorm(8 if C % 8 == 0 else 4, C, affine=False)
         self.use_layout = use_layout
         self.beta = nn.Parameter(torch.tensor(1.0)) if use_layout else None
         self.dq = dq
@@ -359,13 +369,13 @@ class TokenModulation(nn.Module):
 
 
 class GBlock(nn.Module):
-    def __init__(self, cin, cout, dt, use_layout, up):
+    def __init__(self, cin, cout, dt, use_layout, up, dq):
         super().__init__()
         self.up = up
         self.c1 = nn.Conv2d(cin, cout, 3, 1, 1)
-        self.m1 = TokenModulation(cout, dt, use_layout)
+        self.m1 = TokenModulation(cout, dt, use_layout, dq)
         self.c2 = nn.Conv2d(cout, cout, 3, 1, 1)
-        self.m2 = TokenModulation(cout, dt, use_layout)
+        self.m2 = TokenModulation(cout, dt, use_layout, dq)
 
     def forward(self, x, grid, tok, key_add, masks, attn):
         if self.up:
@@ -379,7 +389,7 @@ class GBlock(nn.Module):
 class Renderer(nn.Module):
     """Layout tokens (+ visible masks as an attention prior) -> 64x64 image."""
 
-    def __init__(self, use_layout=True, dt=128, dz=16, widths=(192, 160, 112, 64)):
+    def __init__(self, use_layout=True, dt=128, dz=16, widths=(192, 160, 112, 64), dq=64):
         super().__init__()
         self.use_layout, self.dt, self.dz = use_layout, dt, dz
         self.e_shape = nn.Embedding(NSH, dt)
@@ -395,10 +405,10 @@ class Renderer(nn.Module):
         w = widths
         self.const = nn.Parameter(torch.randn(1, w[0], 8, 8) * 0.1)
         self.c_in = nn.Conv2d(w[0] + GRID, w[0], 1)
-        self.blocks = nn.ModuleList([GBlock(w[0], w[0], dt, use_layout, False),
-                                     GBlock(w[0], w[1], dt, use_layout, True),
-                                     GBlock(w[1], w[2], dt, use_layout, True),
-                                     GBlock(w[2], w[3], dt, use_layout, True)])
+        self.blocks = nn.ModuleList([GBlock(w[0], w[0], dt, use_layout, False, dq),
+                                     GBlock(w[0], w[1], dt, use_layout, True, dq),
+                                     GBlock(w[1], w[2], dt, use_layout, True, dq),
+                                     GBlock(w[2], w[3], dt, use_layout, True, dq)])
         self.rgb = nn.Conv2d(w[3], 3, 1)
         for r in (8, 16, 32, 64):
             self.register_buffer("grid%d" % r, grid_code(r, GRID), persistent=False)
@@ -427,6 +437,20 @@ class Renderer(nn.Module):
             x = blk(x, getattr(self, "grid%d" % r), tok, key_add, masks, attn)
         img = self.rgb(F.leaky_relu(x, 0.2))
         return (img, attn) if return_attn else img
+
+
+def make_planner():
+    a = ARCH["planner"]
+    return Planner(a["d"], a["layers"], a["heads"])
+
+
+def make_renderer(use_layout):
+    a = ARCH["renderer"]
+    return Renderer(use_layout, a["dt"], a["dz"], tuple(a["widths"]), a["dq"])
+
+
+def make_evaluator():
+    return Evaluator(tuple(ARCH["evaluator"]["widths"]))
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -717,8 +741,8 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="tiny budgets for a CPU smoke test")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--budget-eval", type=float, default=50)
-    ap.add_argument("--budget-plan", type=float, default=90)
-    ap.add_argument("--budget-render", type=float, default=190)
+    ap.add_argument("--budget-plan", type=float, default=60)
+    ap.add_argument("--budget-render", type=float, default=220)
     ap.add_argument("--max-steps", type=int, default=0, help="cap per stage (0 = time only)")
     ap.add_argument("--bs-eval", type=int, default=256)
     ap.add_argument("--bs-plan", type=int, default=512)
@@ -731,7 +755,10 @@ def main():
     ap.add_argument("--n-eval-layouts", type=int, default=2000)
     ap.add_argument("--max-train-objects", type=int, default=6)
     ap.add_argument("--export-budget-mb", type=float, default=10.0)
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="default")
     args = ap.parse_args()
+    ARCH.clear()
+    ARCH.update(ARCHS[args.arch])
     if args.tiny:
         args.budget_eval, args.budget_plan, args.budget_render = 8, 8, 12
         args.bs_eval, args.bs_plan, args.bs_render = 16, 32, 8
@@ -756,10 +783,10 @@ def main():
     ref = SceneSet(os.path.join(args.data, "ref"), device)
     log("data: train %d, evaluator-train %d, test %d, reference %d" % (train.n, evtrain.n, test.n, ref.n))
 
-    E = Evaluator().to(device)
-    P = Planner().to(device)
-    R = Renderer(use_layout=True).to(device)
-    RA = Renderer(use_layout=False).to(device)
+    E = make_evaluator().to(device)
+    P = make_planner().to(device)
+    R = make_renderer(True).to(device)
+    RA = make_renderer(False).to(device)
     sizes = {"evaluator": nparams(E), "planner": nparams(P), "renderer": nparams(R), "renderer_ablation": nparams(RA)}
     log("parameters: %s" % sizes)
     metrics = {"model": "GANformer2-inspired plan/execute renderer (not a reproduction)", "parameters": sizes,
@@ -922,13 +949,13 @@ def export_all(args, E, P, R, metrics, stage):
     # Parity fixtures: fixed inputs -> outputs of the F16-rounded weights evaluated in F32 on CPU.
     fx = {}
     with torch.no_grad():
-        Pc = Planner().eval()
+        Pc = make_planner().eval()
         Pc.load_state_dict({k: v.float() for k, v in rounded(P).items()})
         seq = torch.tensor([[BOS, QY0 + 5, QX0 + 10, SH0 + 1, CO0 + 2, SZ0 + 1, MA0 + 0, QY0 + 20, QX0 + 3],
                             [BOS, QY0 + 1, QX0 + 30, SH0 + 3, CO0 + 7, SZ0 + 0, MA0 + 1, STOP, STOP]])
         fx["planner.input"] = seq
         fx["planner.logits"] = Pc(seq).clamp(min=-1e4)
-        Rc = Renderer(use_layout=True).eval()
+        Rc = make_renderer(True).eval()
         Rc.load_state_dict({k: v.float() for k, v in rounded(R).items()})
         tok = torch.full((2, K, 6), 255, dtype=torch.int64)
         tok[0, :3] = torch.tensor([[0, 1, 1, 0, 10, 8], [1, 2, 0, 1, 20, 15], [3, 7, 1, 0, 16, 28]])
@@ -942,7 +969,7 @@ def export_all(args, E, P, R, metrics, stage):
         noise = torch.randn(2, K + 1, Rc.dz, generator=torch.Generator().manual_seed(11))
         img, attn = Rc(tok, cnt, inst, noise, return_attn=True)
         fx.update({"renderer.tokens": tok, "renderer.counts": cnt, "renderer.inst": inst,
-                   "renderer.noise": noise, "renderer.image": img, "renderer.attn_last": attn[-1]})
+                   "renderer.noise": noise, "renderer.image": img, "renderer.attn_first": attn[0]})
     write_safetensors(os.path.join(args.out, "fixtures.safetensors"), fx, {"stage": stage})
 
     config = {
@@ -955,16 +982,18 @@ def export_all(args, E, P, R, metrics, stage):
                        "colour": ["gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow"],
                        "size": ["small", "large"], "material": ["rubber", "metal"]},
         "token_fields": ["shape", "colour", "size", "material", "qx", "qy"],
-        "planner": {"d_model": 160, "layers": 4, "heads": 4, "ffn": 640, "seq_len": SEQ, "vocab": VOCAB,
+        "planner": {"d_model": ARCH["planner"]["d"], "layers": ARCH["planner"]["layers"],
+                    "heads": ARCH["planner"]["heads"], "ffn": 4 * ARCH["planner"]["d"], "seq_len": SEQ, "vocab": VOCAB,
                     "vocab_offsets": {"qy": QY0, "stop": STOP, "qx": QX0, "shape": SH0, "colour": CO0,
                                       "size": SZ0, "material": MA0, "bos": BOS},
                     "object_sub_token_order": ["qy", "qx", "shape", "colour", "size", "material"],
                     "norm": "pre-LayerNorm", "activation": "gelu(erf)"},
-        "renderer": {"token_dim": 128, "noise_dim": 16, "widths": [192, 160, 112, 64],
-                     "resolutions": [8, 16, 32, 64], "grid_code_channels": GRID, "query_dim": 64,
+        "renderer": {"token_dim": ARCH["renderer"]["dt"], "noise_dim": ARCH["renderer"]["dz"],
+                     "widths": ARCH["renderer"]["widths"],
+                     "resolutions": [8, 16, 32, 64], "grid_code_channels": GRID, "query_dim": ARCH["renderer"]["dq"],
                      "mask_eps": EPS, "layout_bias": "logits += beta * log(avgpool(mask) + eps)",
                      "output": "rgb in [-1, 1]"},
-        "evaluator": {"widths": [32, 64, 128, 192], "feature_dim": 192},
+        "evaluator": {"widths": ARCH["evaluator"]["widths"], "feature_dim": ARCH["evaluator"]["widths"][-1]},
         "metrics_summary": {k: metrics.get(k) for k in ("bars", "planner_heldout_nll")},
     }
     json.dump(config, open(os.path.join(args.out, "config.json"), "w"), indent=1)
