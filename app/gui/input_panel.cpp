@@ -1,6 +1,10 @@
 #include "app/gui/input_panel.h"
 
 #include <QButtonGroup>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QStackedWidget>
+#include <algorithm>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -29,35 +33,83 @@ std::string formatNumber(double v) {
 
 }  // namespace
 
+QSpinBox* InputPanel::addIntField(TaskPage& page, QWidget* form_parent, const std::string& key, const QString& label,
+                                  int lo, int hi, int value, int step, const QString& tip) {
+    auto* box = new QSpinBox(form_parent);
+    box->setRange(lo, hi);
+    box->setValue(value);
+    box->setSingleStep(step);
+    box->setToolTip(tip);
+    box->setObjectName(QString::fromStdString("task_" + page.name + "_" + key));
+    static_cast<QFormLayout*>(form_parent->layout())->addRow(label, box);
+    page.fields.push_back(TaskField{key, box, nullptr});
+    return box;
+}
+
 InputPanel::InputPanel(QWidget* parent) : QWidget(parent) {
     auto* layout = new QVBoxLayout(this);
     auto* kinds = new QButtonGroup(this);
-    m_is_task = new QRadioButton(tr("Needle in a haystack (pass key)"), this);
+    m_is_task = new QRadioButton(tr("Task"), this);
     m_is_prompt = new QRadioButton(tr("Free prompt"), this);
     kinds->addButton(m_is_task);
     kinds->addButton(m_is_prompt);
     m_is_task->setChecked(true);
 
-    layout->addWidget(m_is_task);
-    auto* task_form = new QFormLayout();
-    m_length = new QSpinBox(this);
-    m_length->setRange(16, 1 << 20);
-    m_length->setSingleStep(64);
-    m_length->setValue(256);
-    m_length->setSuffix(tr(" tokens"));
-    m_depth = new QDoubleSpinBox(this);
-    m_depth->setRange(0, 1);
-    m_depth->setSingleStep(0.05);
-    m_depth->setDecimals(2);
-    m_depth->setValue(0.5);
-    m_depth->setToolTip(tr("0: the needle right after BOS; 1: right before the question"));
-    m_seed = new QSpinBox(this);
-    m_seed->setRange(0, 1 << 30);
-    m_seed->setToolTip(tr("seed of the pass key and of the filler window"));
-    task_form->addRow(tr("Length"), m_length);
-    task_form->addRow(tr("Depth"), m_depth);
-    task_form->addRow(tr("Seed"), m_seed);
-    layout->addLayout(task_form);
+    auto* task_row = new QHBoxLayout();
+    task_row->addWidget(m_is_task);
+    m_task_kind = new QComboBox(this);
+    m_task_kind->setObjectName(QStringLiteral("taskKind"));
+    task_row->addWidget(m_task_kind, 1);
+    layout->addLayout(task_row);
+    m_task_pages = new QStackedWidget(this);
+    layout->addWidget(m_task_pages);
+    auto newPage = [&](const std::string& name, const QString& label, const QString& tip) {
+        auto* page = new QWidget(m_task_pages);
+        auto* form = new QFormLayout(page);
+        form->setContentsMargins(0, 0, 0, 0);
+        m_task_pages->addWidget(page);
+        m_task_kind->addItem(label);
+        m_task_kind->setItemData(m_task_kind->count() - 1, tip, Qt::ToolTipRole);
+        m_tasks.push_back(TaskPage{name, {}, {}});
+        return page;
+    };
+    {
+        QWidget* page = newPage("needle", tr("Needle in a haystack (pass key)"),
+                                tr("a 5-digit pass key hidden at a depth in held-out text, then a question"));
+        TaskPage& t = m_tasks.back();
+        t.aliases = {"passkey"};
+        addIntField(t, page, "length", tr("Length"), 16, 1 << 20, 256, 64, tr("prompt tokens, BOS and question included"))
+            ->setSuffix(tr(" tokens"));
+        auto* depth = new QDoubleSpinBox(page);
+        depth->setRange(0, 1);
+        depth->setSingleStep(0.05);
+        depth->setDecimals(2);
+        depth->setValue(0.5);
+        depth->setToolTip(tr("0: the needle right after BOS; 1: right before the question"));
+        depth->setObjectName(QStringLiteral("task_needle_depth"));
+        static_cast<QFormLayout*>(page->layout())->addRow(tr("Depth"), depth);
+        t.fields.push_back(TaskField{"depth", nullptr, depth});
+        addIntField(t, page, "seed", tr("Seed"), 0, 1 << 30, 0, 1, tr("seed of the pass key and of the filler window"));
+    }
+    {
+        QWidget* page = newPage("mqar", tr("MQAR (associative recall)"),
+                                tr("key-value pairs, then queries; the last query's value is asked"));
+        TaskPage& t = m_tasks.back();
+        addIntField(t, page, "pairs", tr("Pairs"), 1, 676, 64, 8, tr("two-letter keys with two-digit values"));
+        addIntField(t, page, "queries", tr("Queries"), 1, 676, 8, 1,
+                    tr("queries after the pairs; all but the last show their values"));
+        addIntField(t, page, "seed", tr("Seed"), 0, 1 << 30, 0, 1, tr("seed of keys, values and query order"));
+    }
+    {
+        QWidget* page = newPage("heldout", tr("Held-out text"),
+                                tr("a window of text the demo model never trained on; answer: its next tokens"));
+        TaskPage& t = m_tasks.back();
+        addIntField(t, page, "length", tr("Length"), 2, 1 << 20, 256, 64, tr("prompt tokens, BOS included"))
+            ->setSuffix(tr(" tokens"));
+        addIntField(t, page, "seed", tr("Seed"), 0, 1 << 30, 0, 1, tr("seed of the window's offset"));
+        addIntField(t, page, "answer_tokens", tr("Answer tokens"), 1, 256, 4, 1,
+                    tr("true next tokens the continuation is checked against"));
+    }
 
     layout->addWidget(m_is_prompt);
     m_prompt = new QPlainTextEdit(this);
@@ -77,6 +129,7 @@ InputPanel::InputPanel(QWidget* parent) : QWidget(parent) {
     layout->addWidget(m_summary);
     m_preview = new QPlainTextEdit(this);
     m_preview->setReadOnly(true);
+    m_preview->setObjectName(QStringLiteral("promptPreview"));
     m_preview->setPlaceholderText(tr("the prompt, as the model reads it"));
     layout->addWidget(m_preview, 1);
 
@@ -89,19 +142,24 @@ InputPanel::InputPanel(QWidget* parent) : QWidget(parent) {
         m_debounce->start();
     };
     connect(kinds, &QButtonGroup::buttonToggled, this, edited);
+    connect(m_task_kind, qOverload<int>(&QComboBox::currentIndexChanged), this, [this, edited](int i) {
+        m_task_pages->setCurrentIndex(i);
+        edited();
+    });
     connect(m_prompt, &QPlainTextEdit::textChanged, this, edited);
-    connect(m_length, qOverload<int>(&QSpinBox::valueChanged), this, edited);
-    connect(m_depth, qOverload<double>(&QDoubleSpinBox::valueChanged), this, edited);
-    connect(m_seed, qOverload<int>(&QSpinBox::valueChanged), this, edited);
+    for (const TaskPage& t : m_tasks)
+        for (const TaskField& f : t.fields) {
+            if (f.int_box) connect(f.int_box, qOverload<int>(&QSpinBox::valueChanged), this, edited);
+            if (f.float_box) connect(f.float_box, qOverload<double>(&QDoubleSpinBox::valueChanged), this, edited);
+        }
     connect(m_max_new, qOverload<int>(&QSpinBox::valueChanged), this, edited);
     updateEnabled();
 }
 
 void InputPanel::updateEnabled() {
     const bool is_task = m_is_task->isChecked();
-    m_length->setEnabled(is_task);
-    m_depth->setEnabled(is_task);
-    m_seed->setEnabled(is_task);
+    m_task_kind->setEnabled(is_task);
+    m_task_pages->setEnabled(is_task);
     m_prompt->setEnabled(!is_task);
     m_max_new->setEnabled(!is_task);
 }
@@ -110,8 +168,13 @@ InputSpec InputPanel::input() const {
     InputSpec s;
     s.is_task = m_is_task->isChecked();
     s.prompt = m_prompt->toPlainText().toStdString();
-    s.task_spec = "needle:length=" + std::to_string(m_length->value()) + ",depth=" + formatNumber(m_depth->value()) +
-                  ",seed=" + std::to_string(m_seed->value());
+    const TaskPage& t = m_tasks[static_cast<size_t>(std::max(0, m_task_kind->currentIndex()))];
+    s.task_spec = t.name;
+    for (size_t i = 0; i < t.fields.size(); ++i) {
+        const TaskField& f = t.fields[i];
+        s.task_spec += (i == 0 ? ":" : ",") + f.key + "=" +
+                       (f.int_box ? std::to_string(f.int_box->value()) : formatNumber(f.float_box->value()));
+    }
     s.max_new_tokens = m_max_new->value();
     return s;
 }
@@ -128,31 +191,54 @@ bool InputPanel::setTaskSpec(const std::string& spec, std::string* error) {
         if (error) *error = parsed.error();
         return false;
     }
-    if (parsed->name != "needle" && parsed->name != "passkey") {
-        if (error) *error = "unknown task '" + parsed->name + "' (needle, passkey)";
+    int index = -1;
+    std::string names;
+    for (size_t i = 0; i < m_tasks.size(); ++i) {
+        const TaskPage& t = m_tasks[i];
+        names += (names.empty() ? "" : ", ") + t.name;
+        if (t.name == parsed->name || std::find(t.aliases.begin(), t.aliases.end(), parsed->name) != t.aliases.end())
+            index = static_cast<int>(i);
+    }
+    if (index < 0) {
+        if (error) *error = "unknown task '" + parsed->name + "' (" + names + ")";
         return false;
     }
+    TaskPage& t = m_tasks[static_cast<size_t>(index)];
+    // Check everything before changing anything.
+    std::vector<std::pair<const TaskField*, double>> updates;
     for (const auto& [key, value] : parsed->args) {
+        const TaskField* field = nullptr;
+        std::string keys;
+        for (const TaskField& f : t.fields) {
+            keys += (keys.empty() ? "" : ", ") + f.key;
+            if (f.key == key) field = &f;
+        }
+        if (!field) {
+            if (error) *error = "task '" + parsed->name + "': unknown key '" + key + "' (" + keys + ")";
+            return false;
+        }
         bool ok = false;
         const QString v = QString::fromStdString(value);
-        if (key == "length") {
+        double d = 0;
+        if (field->int_box) {
             const int n = v.toInt(&ok);
-            if (ok && n >= m_length->minimum() && n <= m_length->maximum()) m_length->setValue(n); else ok = false;
-        } else if (key == "depth") {
-            const double d = v.toDouble(&ok);
-            if (ok && d >= 0 && d <= 1) m_depth->setValue(d); else ok = false;
-        } else if (key == "seed") {
-            const int n = v.toInt(&ok);
-            if (ok && n >= 0) m_seed->setValue(n); else ok = false;
+            ok = ok && n >= field->int_box->minimum() && n <= field->int_box->maximum();
+            d = n;
         } else {
-            if (error) *error = "task '" + parsed->name + "': unknown key '" + key + "' (length, depth, seed)";
-            return false;
+            d = v.toDouble(&ok);
+            ok = ok && d >= field->float_box->minimum() && d <= field->float_box->maximum();
         }
         if (!ok) {
             if (error) *error = "task '" + parsed->name + "': bad value '" + value + "' for " + key;
             return false;
         }
+        updates.emplace_back(field, d);
     }
+    for (const auto& [field, d] : updates) {
+        if (field->int_box) field->int_box->setValue(static_cast<int>(d));
+        if (field->float_box) field->float_box->setValue(d);
+    }
+    m_task_kind->setCurrentIndex(index);
     m_is_task->setChecked(true);
     updateEnabled();
     return true;

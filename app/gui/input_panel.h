@@ -1,12 +1,15 @@
-// Input dock: a free prompt, or the needle (pass key) task with length, depth and seed; shows the
-// prompt the model will read once the engine has built it.
+// Input dock: a free prompt, or a task from assets/tasks (needle / pass key with length, depth and
+// seed; MQAR with pairs, queries and seed; held-out text with length and seed); shows the prompt the
+// model will read once the engine has built it.
 #pragma once
 
 #include <QWidget>
 
 #include "app/gui/engine_client.h"
 
+class QComboBox;
 class QDoubleSpinBox;
+class QStackedWidget;
 class QLabel;
 class QPlainTextEdit;
 class QRadioButton;
@@ -35,13 +38,26 @@ Q_SIGNALS:
 private:
     void updateEnabled();
 
+    struct TaskField {
+        std::string key;
+        QSpinBox* int_box = nullptr;
+        QDoubleSpinBox* float_box = nullptr;
+    };
+    struct TaskPage {
+        std::string name;                   // spec name: "needle", "mqar", "heldout"
+        std::vector<std::string> aliases;   // other names setTaskSpec accepts ("passkey")
+        std::vector<TaskField> fields;      // in spec order
+    };
+    QSpinBox* addIntField(TaskPage& page, QWidget* form_parent, const std::string& key, const QString& label, int lo,
+                          int hi, int value, int step, const QString& tip);
+
     QRadioButton* m_is_prompt = nullptr;
     QRadioButton* m_is_task = nullptr;
+    QComboBox* m_task_kind = nullptr;
+    QStackedWidget* m_task_pages = nullptr;
+    std::vector<TaskPage> m_tasks;
     QPlainTextEdit* m_prompt = nullptr;
     QSpinBox* m_max_new = nullptr;
-    QSpinBox* m_length = nullptr;
-    QDoubleSpinBox* m_depth = nullptr;
-    QSpinBox* m_seed = nullptr;
     QLabel* m_summary = nullptr;
     QPlainTextEdit* m_preview = nullptr;
     QTimer* m_debounce = nullptr;

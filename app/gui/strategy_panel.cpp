@@ -1,6 +1,10 @@
 #include "app/gui/strategy_panel.h"
 
 #include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QInputDialog>
+#include <QPushButton>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -53,6 +57,42 @@ struct StrategyPanel::Entry {
 StrategyPanel::StrategyPanel(QWidget* parent) : QWidget(parent) {
     auto* outer = new QVBoxLayout(this);
     outer->setContentsMargins(0, 0, 0, 0);
+    auto* presets = new QHBoxLayout();
+    m_preset_picker = new QComboBox(this);
+    m_preset_picker->setObjectName(QStringLiteral("presetPicker"));
+    m_preset_picker->setToolTip(tr("Apply a saved set of strategies and parameters"));
+    presets->addWidget(m_preset_picker, 1);
+    auto* save = new QPushButton(tr("Save…"), this);
+    save->setToolTip(tr("Save the checked strategies and their parameters as a preset"));
+    auto* remove = new QPushButton(tr("Delete"), this);
+    remove->setToolTip(tr("Delete the preset shown in the picker"));
+    presets->addWidget(save);
+    presets->addWidget(remove);
+    outer->addLayout(presets);
+    m_preset_status = new QLabel(this);
+    m_preset_status->setObjectName(QStringLiteral("presetStatus"));
+    m_preset_status->setWordWrap(true);
+    m_preset_status->hide();
+    outer->addWidget(m_preset_status);
+    connect(m_preset_picker, qOverload<int>(&QComboBox::activated), this, [this](int index) {
+        if (index <= 0) return;
+        std::string error;
+        if (!applyPreset(m_preset_picker->itemText(index).toStdString(), &error)) showPresetMessage(error, true);
+    });
+    connect(save, &QPushButton::clicked, this, [this] {
+        const QString current = m_preset_picker->currentIndex() > 0 ? m_preset_picker->currentText() : QString();
+        bool ok = false;
+        const QString name =
+            QInputDialog::getText(this, tr("Save preset"), tr("Preset name:"), QLineEdit::Normal, current, &ok).trimmed();
+        if (!ok || name.isEmpty()) return;
+        std::string error;
+        if (!savePreset(name.toStdString(), &error)) showPresetMessage(error, true);
+    });
+    connect(remove, &QPushButton::clicked, this, [this] {
+        if (m_preset_picker->currentIndex() <= 0) return;
+        std::string error;
+        if (!deletePreset(m_preset_picker->currentText().toStdString(), &error)) showPresetMessage(error, true);
+    });
     auto* scroll = new QScrollArea(this);
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
@@ -64,9 +104,118 @@ StrategyPanel::StrategyPanel(QWidget* parent) : QWidget(parent) {
     m_list->addStretch(1);
     scroll->setWidget(inner);
     outer->addWidget(scroll);
+    setPresetsFile(defaultPresetsPath());
 }
 
 StrategyPanel::~StrategyPanel() = default;
+
+void StrategyPanel::setPresetsFile(const std::string& path) {
+    m_presets_path = path;
+    reloadPresets();
+}
+
+void StrategyPanel::reloadPresets() {
+    m_presets.clear();
+    m_presets_error.clear();
+    auto loaded = loadPresets(m_presets_path);
+    if (loaded) {
+        m_presets = std::move(*loaded);
+        m_preset_status->hide();
+    } else {
+        m_presets_error = loaded.error();
+        showPresetMessage("Presets not loaded: " + loaded.error(), true);
+    }
+    const QString shown = m_preset_picker->currentIndex() > 0 ? m_preset_picker->currentText() : QString();
+    m_preset_picker->clear();
+    m_preset_picker->addItem(m_presets.empty() ? tr("No presets yet") : tr("Presets…"));
+    for (const StrategyPreset& p : m_presets) m_preset_picker->addItem(QString::fromStdString(p.name));
+    const int index = shown.isEmpty() ? -1 : m_preset_picker->findText(shown);
+    m_preset_picker->setCurrentIndex(std::max(0, index));
+}
+
+void StrategyPanel::showPresetMessage(const std::string& message, bool is_error) {
+    m_preset_status->setStyleSheet(is_error ? QStringLiteral("color: #c0392b;") : QStringLiteral("color: #666;"));
+    m_preset_status->setText(QString::fromStdString(message));
+    m_preset_status->setVisible(!message.empty());
+}
+
+std::vector<std::string> StrategyPanel::presetNames() const {
+    std::vector<std::string> out;
+    for (const StrategyPreset& p : m_presets) out.push_back(p.name);
+    return out;
+}
+
+bool StrategyPanel::applyPreset(const std::string& name, std::string* error) {
+    auto it = std::find_if(m_presets.begin(), m_presets.end(), [&](const StrategyPreset& p) { return p.name == name; });
+    if (it == m_presets.end()) {
+        if (error) *error = "no preset '" + name + "' in " + m_presets_path;
+        return false;
+    }
+    if (m_entries.empty()) {
+        if (error) *error = "the strategies are still loading";
+        return false;
+    }
+    std::string why;
+    if (!applySpecs(it->specs, &why)) {
+        if (error) *error = "preset '" + name + "': " + why;
+        return false;
+    }
+    m_preset_picker->setCurrentIndex(std::max(0, m_preset_picker->findText(QString::fromStdString(name))));
+    showPresetMessage("Applied preset '" + name + "'", false);
+    return true;
+}
+
+bool StrategyPanel::writePresets(std::vector<StrategyPreset> presets, std::string* error) {
+    if (!m_presets_error.empty()) {
+        if (error) *error = "not saved: " + m_presets_error + " (fix or remove that file first)";
+        return false;
+    }
+    Status saved = attnlab::savePresets(m_presets_path, presets);
+    if (!saved.isOk()) {
+        if (error) *error = "not saved: " + saved.error();
+        return false;
+    }
+    reloadPresets();
+    return true;
+}
+
+bool StrategyPanel::savePreset(const std::string& name, std::string* error) {
+    if (name.empty()) {
+        if (error) *error = "a preset needs a name";
+        return false;
+    }
+    const std::vector<std::string> specs = checkedSpecs();
+    std::string problem = validationError();
+    if (specs.empty()) problem = "check at least one strategy";
+    if (!problem.empty()) {
+        if (error) *error = "not saved: " + problem;
+        return false;
+    }
+    std::vector<StrategyPreset> presets = m_presets;
+    auto it = std::find_if(presets.begin(), presets.end(), [&](const StrategyPreset& p) { return p.name == name; });
+    if (it != presets.end()) {
+        it->specs = specs;
+    } else {
+        presets.push_back(StrategyPreset{name, specs});
+    }
+    if (!writePresets(std::move(presets), error)) return false;
+    m_preset_picker->setCurrentIndex(std::max(0, m_preset_picker->findText(QString::fromStdString(name))));
+    showPresetMessage("Saved preset '" + name + "' to " + m_presets_path, false);
+    return true;
+}
+
+bool StrategyPanel::deletePreset(const std::string& name, std::string* error) {
+    std::vector<StrategyPreset> presets = m_presets;
+    auto it = std::find_if(presets.begin(), presets.end(), [&](const StrategyPreset& p) { return p.name == name; });
+    if (it == presets.end()) {
+        if (error) *error = "no preset '" + name + "'";
+        return false;
+    }
+    presets.erase(it);
+    if (!writePresets(std::move(presets), error)) return false;
+    showPresetMessage("Deleted preset '" + name + "'", false);
+    return true;
+}
 
 void StrategyPanel::setCatalog(const StrategyCatalog& catalog) {
     QWidget* inner = m_list->parentWidget();

@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QLineEdit>
 #include <QSpinBox>
+#include <QTemporaryDir>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -174,7 +175,16 @@ TEST(InputPanel, TaskSpecsRoundTrip) {
     EXPECT_EQ(in.task_spec, "needle:length=512,depth=0.25,seed=3");
     EXPECT_FALSE(panel.setTaskSpec("needle:colour=red", &error));
     EXPECT_NE(error.find("length, depth, seed"), std::string::npos);
-    EXPECT_FALSE(panel.setTaskSpec("mqar", &error));
+    EXPECT_EQ(panel.input().task_spec, "needle:length=512,depth=0.25,seed=3") << "a refused spec changed the panel";
+    ASSERT_TRUE(panel.setTaskSpec("mqar:pairs=16,seed=2", &error)) << error;
+    EXPECT_EQ(panel.input().task_spec, "mqar:pairs=16,queries=8,seed=2");
+    ASSERT_TRUE(panel.setTaskSpec("heldout:length=128", &error)) << error;
+    EXPECT_EQ(panel.input().task_spec, "heldout:length=128,seed=0,answer_tokens=4");
+    ASSERT_TRUE(panel.setTaskSpec("passkey:seed=5", &error)) << error;
+    EXPECT_EQ(panel.input().task_spec, "needle:length=512,depth=0.25,seed=5");
+    EXPECT_FALSE(panel.setTaskSpec("copy", &error));
+    EXPECT_NE(error.find("needle, mqar, heldout"), std::string::npos) << error;
+    EXPECT_FALSE(panel.setTaskSpec("mqar:pairs=0", &error));
     panel.setPrompt(QStringLiteral("Hello"));
     EXPECT_FALSE(panel.input().is_task);
     EXPECT_EQ(panel.input().prompt, "Hello");
@@ -264,6 +274,13 @@ TEST(EngineClient, LoadsRunsAndReportsErrorsAsValues) {
     ASSERT_EQ(o.data->runs.size(), 2u);
     EXPECT_EQ(o.data->runs[0].spec, "full");  // in the order asked for
     EXPECT_EQ(o.data->runs[1].spec, "streaming:budget=16,sink=4");
+    // The session records of the run, in column order, with what the views need.
+    ASSERT_NE(o.records, nullptr);
+    ASSERT_EQ(o.records->size(), 2u);
+    EXPECT_EQ((*o.records)[1].strategy, "streaming:budget=16,sink=4");
+    EXPECT_EQ((*o.records)[0].output_text, o.data->runs[0].output_text);
+    EXPECT_TRUE(std::any_of((*o.records)[0].blobs.begin(), (*o.records)[0].blobs.end(),
+                            [](const BlobRecord& b) { return b.name.rfind("attn_l", 0) == 0; }));
     EXPECT_EQ(o.data->prompt_tokens.size(), 64u);
     EXPECT_EQ(o.data->runs[1].captures.size(), 2u * 8u);  // every layer and query head
     EXPECT_FALSE(o.data->runs[1].trace.decisions.empty());
@@ -305,6 +322,10 @@ int main(int argc, char** argv) {
     // Pin the platform and DPI (Hotspot's habit): widgets only, no GL here.
     qputenv("QT_QPA_PLATFORM", "offscreen");
     qputenv("QT_ENABLE_HIGHDPI_SCALING", "0");
+    // Panels read presets from the config folder: never the user's own here.
+    QTemporaryDir config;
+    qputenv("XDG_CONFIG_HOME", config.path().toUtf8());
+    qputenv("XDG_DATA_HOME", config.path().toUtf8());
     QApplication app(argc, argv);
     ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
