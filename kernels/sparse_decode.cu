@@ -324,6 +324,296 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
     }
 }
 
+
+// ---- Tensor-core variant -------------------------------------------------------------------
+// Same grid and split scheme. Up to 16 query heads of a group form the rows of an mma.sync
+// m16n8k16 A operand (zero rows pad a smaller group); each warp takes 16 keys of a 64-key tile:
+// S = Q K^T in two n8 blocks, online softmax per row, then O += P V with P reused from the S
+// accumulators as the A operand and V fragments loaded transposed by ldmatrix. K/V tiles stream
+// through a 3-stage cp.async pipeline; rows are padded by 16 bytes so fragment loads hit distinct
+// banks.
+constexpr int kTcTile = 64;
+constexpr int kTcStages = 3;
+constexpr int kTcRows = 16;
+
+template <int D>
+__host__ __device__ constexpr int tcRowElems() {
+    return D + 8;
+}
+template <int D>
+__host__ __device__ constexpr size_t tcStageBytes() {
+    return 2 * kTcTile * tcRowElems<D>() * 2 + kTcTile * sizeof(float);
+}
+
+__device__ __forceinline__ uint32_t packPair(float lo, float hi, const __nv_bfloat16*) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+__device__ __forceinline__ uint32_t packPair(float lo, float hi, const __half*) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
+                                         const __nv_bfloat16*) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
+                                         const __half*) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* smem_row) {
+    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
+    constexpr int kRow = tcRowElems<D>();
+    constexpr int kChunksPerRow = D / 8;
+    constexpr int kCopies = kTcTile * kChunksPerRow / kThreads;  // 16-byte copies per thread per tensor
+    constexpr int kNb = D / 8;                                   // n8 blocks of the output
+    const float kNegInf = -INFINITY;
+    const T* tag = nullptr;
+
+    extern __shared__ __align__(16) unsigned char smem[];
+
+    const int split = blockIdx.x;
+    const int hkv = blockIdx.y / a.subgroups;
+    const int sub = blockIdx.y % a.subgroups;
+    const int b = blockIdx.z;
+    const int h0 = sub * kTcRows;
+    const int gcount = min(kTcRows, a.group - h0);
+    const int s = b * a.kv_heads + hkv;
+    const int len = a.lengths[s];
+    const int row_begin = split * a.chunk;
+    const int row_end = min(len, row_begin + a.chunk);
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int g = lane >> 2;  // fragment row (and row + 8)
+    const int t4 = lane & 3;
+    const int q_head0 = hkv * a.group + h0;
+
+    // Q as A fragments, one per 16 columns of D; rows >= gcount are zero.
+    uint32_t qa[D / 16][4];
+    {
+        const T* qb = static_cast<const T*>(a.q) + (static_cast<int64_t>(b) * a.q_heads + q_head0) * D;
+        const uint32_t zero = 0;
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks) {
+            const int c0 = ks * 16 + t4 * 2;
+            qa[ks][0] = g < gcount ? *reinterpret_cast<const uint32_t*>(qb + g * D + c0) : zero;
+            qa[ks][1] = g + 8 < gcount ? *reinterpret_cast<const uint32_t*>(qb + (g + 8) * D + c0) : zero;
+            qa[ks][2] = g < gcount ? *reinterpret_cast<const uint32_t*>(qb + g * D + c0 + 8) : zero;
+            qa[ks][3] = g + 8 < gcount ? *reinterpret_cast<const uint32_t*>(qb + (g + 8) * D + c0 + 8) : zero;
+        }
+    }
+    float o[kNb][4];
+#pragma unroll
+    for (int n = 0; n < kNb; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m[2] = {kNegInf, kNegInf};  // rows g and g + 8
+    float l[2] = {0.f, 0.f};          // this thread's partial sums
+
+    const T* kb = static_cast<const T*>(a.k_rows[s]);
+    const T* vb = static_cast<const T*>(a.v_rows[s]);
+    const int* idx = a.indices ? a.indices[s] : nullptr;
+    const float* bias = a.bias ? a.bias[s] : nullptr;
+    const int64_t stride = a.row_stride;
+    const int rows = max(0, row_end - row_begin);
+    const int tiles = (rows + kTcTile - 1) / kTcTile;
+
+    auto stageK = [&](int st) { return reinterpret_cast<T*>(smem + st * tcStageBytes<D>()); };
+    auto stageV = [&](int st) { return reinterpret_cast<T*>(smem + st * tcStageBytes<D>() + kTcTile * kRow * 2); };
+    auto stageBias = [&](int st) {
+        return reinterpret_cast<float*>(smem + st * tcStageBytes<D>() + 2 * kTcTile * kRow * 2);
+    };
+
+    int pre[kCopies];
+    auto loadRows = [&](int tile) {
+#pragma unroll
+        for (int c = 0; c < kCopies; ++c) {
+            const int i = row_begin + tile * kTcTile + (threadIdx.x + c * kThreads) / kChunksPerRow;
+            pre[c] = (idx && i < row_end) ? __ldg(idx + i) : i;
+        }
+    };
+    loadRows(0);
+    auto issue = [&](int tile) {
+        if (tile < tiles) {
+            const int st = tile % kTcStages;
+            T* ks = stageK(st);
+            T* vs = stageV(st);
+#pragma unroll
+            for (int c = 0; c < kCopies; ++c) {
+                const int chunk = threadIdx.x + c * kThreads;
+                const int r = chunk / kChunksPerRow;
+                const int cc = (chunk % kChunksPerRow) * 8;
+                const bool valid = row_begin + tile * kTcTile + r < row_end;
+                const int row = valid ? pre[c] : 0;
+                const int64_t off = static_cast<int64_t>(row) * stride + cc;
+                cpAsync16(ks + r * kRow + cc, kb + off, valid);
+                cpAsync16(vs + r * kRow + cc, vb + off, valid);
+                if (bias && cc == 0) cpAsync4(stageBias(st) + r, bias + row, valid);
+            }
+            loadRows(tile + 1);
+        }
+        cpAsyncCommit();
+    };
+#pragma unroll
+    for (int t = 0; t < kTcStages - 1; ++t) issue(t);
+
+    for (int t = 0; t < tiles; ++t) {
+        issue(t + kTcStages - 1);
+        cpAsyncWait<kTcStages - 1>();
+        __syncthreads();
+        const int st = t % kTcStages;
+        const T* ks = stageK(st);
+        const T* vs = stageV(st);
+        const float* bs = stageBias(st);
+        const int kw = warp * 16;  // this warp's first key in the tile
+        const int tile_base = row_begin + t * kTcTile;
+
+        float sc[2][4];
+#pragma unroll
+        for (int nb = 0; nb < 2; ++nb) {
+            sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.f;
+            const T* krow = ks + (kw + nb * 8 + g) * kRow + t4 * 2;
+#pragma unroll
+            for (int k16 = 0; k16 < D / 16; ++k16) {
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16 + 8);
+                mma16816(sc[nb], qa[k16], b0, b1, tag);
+            }
+        }
+        // Scale, bias, validity: element (row, key) with key = kw + nb*8 + t4*2 + e.
+        float tmax[2] = {kNegInf, kNegInf};
+#pragma unroll
+        for (int nb = 0; nb < 2; ++nb) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int key = kw + nb * 8 + t4 * 2 + e;
+                const bool ok = tile_base + key < row_end;
+                const float bv = bias ? bs[key] * kLog2e : 0.f;
+                sc[nb][e] = ok ? sc[nb][e] * a.scale_log2 + bv : kNegInf;
+                sc[nb][2 + e] = ok ? sc[nb][2 + e] * a.scale_log2 + bv : kNegInf;
+                tmax[0] = fmaxf(tmax[0], sc[nb][e]);
+                tmax[1] = fmaxf(tmax[1], sc[nb][2 + e]);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
+            tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
+        }
+        float corr[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const float mn = fmaxf(m[r], tmax[r]);
+            corr[r] = (mn == kNegInf || mn == m[r]) ? 1.f : exp2f(m[r] - mn);
+            m[r] = mn;
+            l[r] *= corr[r];
+        }
+#pragma unroll
+        for (int n = 0; n < kNb; ++n) {
+            o[n][0] *= corr[0];
+            o[n][1] *= corr[0];
+            o[n][2] *= corr[1];
+            o[n][3] *= corr[1];
+        }
+        float p[2][4];
+#pragma unroll
+        for (int nb = 0; nb < 2; ++nb) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int r = e >> 1;
+                p[nb][e] = sc[nb][e] == kNegInf ? 0.f : exp2f(sc[nb][e] - m[r]);
+                l[r] += p[nb][e];
+            }
+        }
+        uint32_t pa[4];
+        pa[0] = packPair(p[0][0], p[0][1], tag);
+        pa[1] = packPair(p[0][2], p[0][3], tag);
+        pa[2] = packPair(p[1][0], p[1][1], tag);
+        pa[3] = packPair(p[1][2], p[1][3], tag);
+        // V fragments: matrices (keys 0-7 | 8-15) x (dims n*8 | n*8+8), transposed by ldmatrix.
+        const int mi = lane >> 3;
+        const int ri = lane & 7;
+        const T* vrow = vs + (kw + (mi & 1) * 8 + ri) * kRow + (mi >> 1) * 8;
+#pragma unroll
+        for (int n = 0; n < kNb; n += 2) {
+            uint32_t vf[4];
+            ldmatrixX4Trans(vf, vrow + n * 8);
+            mma16816(o[n], pa, vf[0], vf[1], tag);
+            mma16816(o[n + 1], pa, vf[2], vf[3], tag);
+        }
+        __syncthreads();
+    }
+    cpAsyncWait<0>();
+
+    // Row sums across the quad, then the warps' partial results through shared memory.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    __syncthreads();
+    float* sm_m = reinterpret_cast<float*>(smem);      // [kWarps][16]
+    float* sm_l = sm_m + kWarps * kTcRows;             // [kWarps][16]
+    float* sm_o = sm_l + kWarps * kTcRows;             // [kWarps][16][D]
+    if (t4 == 0) {
+        sm_m[warp * kTcRows + g] = m[0];
+        sm_m[warp * kTcRows + g + 8] = m[1];
+        sm_l[warp * kTcRows + g] = l[0];
+        sm_l[warp * kTcRows + g + 8] = l[1];
+    }
+#pragma unroll
+    for (int n = 0; n < kNb; ++n) {
+        const int col = n * 8 + t4 * 2;
+        sm_o[(warp * kTcRows + g) * D + col] = o[n][0];
+        sm_o[(warp * kTcRows + g) * D + col + 1] = o[n][1];
+        sm_o[(warp * kTcRows + g + 8) * D + col] = o[n][2];
+        sm_o[(warp * kTcRows + g + 8) * D + col + 1] = o[n][3];
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < gcount * D; e += kThreads) {
+        const int h = e / D;
+        const int d = e % D;
+        float mx = kNegInf;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sm_m[w * kTcRows + h]);
+        float out = 0.f;
+        float lse = kNegInf;
+        if (mx != kNegInf) {
+            float lsum = 0.f, osum = 0.f;
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) {
+                const float c = exp2f(sm_m[w * kTcRows + h] - mx);
+                lsum += sm_l[w * kTcRows + h] * c;
+                osum += sm_o[(w * kTcRows + h) * D + d] * c;
+            }
+            out = osum / lsum;
+            lse = mx + log2f(lsum);
+        }
+        const int64_t row = static_cast<int64_t>(b) * a.q_heads + q_head0 + h;
+        if (a.splits == 1) {
+            storeOne(static_cast<T*>(a.out) + row * D + d, out);
+        } else {
+            a.ws_out[(row * a.splits + split) * D + d] = out;
+            if (d == 0) a.ws_lse[row * a.splits + split] = lse;
+        }
+    }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(D) combineSplitsKernel(Args a) {
     const int64_t row = blockIdx.x;
@@ -378,8 +668,37 @@ const void* combineKernel(ElementType dtype, int head_dim) {
                           : reinterpret_cast<const void*>(&combineSplitsKernel<__half, 128>);
 }
 
-size_t dynamicSmem(int head_dim) {
-    return head_dim == 64 ? kStages * stageBytes<64>() : kStages * stageBytes<128>();
+// The kernel, its query heads per CTA and its dynamic shared memory for a shape and variant.
+struct Choice {
+    const void* kernel = nullptr;
+    int heads_per_cta = 1;
+    size_t smem = 0;
+    int tile = 32;
+};
+
+const void* tcKernel(ElementType dtype, int head_dim) {
+    if (dtype == ElementType::kBFloat16)
+        return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 64>)
+                              : reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 128>);
+    return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__half, 64>)
+                          : reinterpret_cast<const void*>(&tcDecodeKernel<__half, 128>);
+}
+
+Choice choose(const SparseDecodeParams& p) {
+    Choice c;
+    const int group = p.q_heads / p.kv_heads;
+    if (p.variant == DecodeVariant::kCudaCores) {
+        c.heads_per_cta = groupPerCta(group);
+        c.kernel = splitKernel(p.dtype, p.head_dim, c.heads_per_cta);
+        c.smem = p.head_dim == 64 ? kStages * stageBytes<64>() : kStages * stageBytes<128>();
+        c.tile = p.head_dim == 64 ? tileRows<64>() : tileRows<128>();
+    } else {
+        c.heads_per_cta = kTcRows;
+        c.kernel = tcKernel(p.dtype, p.head_dim);
+        c.smem = p.head_dim == 64 ? kTcStages * tcStageBytes<64>() : kTcStages * tcStageBytes<128>();
+        c.tile = kTcTile;
+    }
+    return c;
 }
 
 // Lifts a kernel's dynamic shared memory cap, once per kernel.
@@ -392,8 +711,7 @@ void allowSmem(const void* kernel, size_t bytes) {
 }
 
 // Resident CTAs per SM times SMs: one full wave.
-int ctasPerWave(const void* kernel, int head_dim) {
-    const size_t smem = dynamicSmem(head_dim);
+int ctasPerWave(const void* kernel, size_t smem) {
     allowSmem(kernel, smem);
     int device = 0;
     cudaGetDevice(&device);
@@ -414,17 +732,17 @@ struct Split {
 Split chooseSplit(const SparseDecodeParams& p) {
     Split out;
     const int max_len = std::max(1, p.max_length);
-    const int tile = p.head_dim == 64 ? tileRows<64>() : tileRows<128>();
+    const Choice choice = choose(p);
+    const int tile = choice.tile;
     if (p.splits > 0) {
         out.splits = p.splits;
         out.chunk = (max_len + p.splits - 1) / p.splits;
         return out;
     }
     const int group = p.q_heads / p.kv_heads;
-    const int gm = groupPerCta(group);
-    const int subgroups = (group + gm - 1) / gm;
+    const int subgroups = (group + choice.heads_per_cta - 1) / choice.heads_per_cta;
     const double total = p.total_length > 0 ? double(p.total_length) : double(max_len) * p.batch * p.kv_heads;
-    const int wave = ctasPerWave(splitKernel(p.dtype, p.head_dim == 64 ? 64 : 128, gm), p.head_dim);
+    const int wave = ctasPerWave(choice.kernel, choice.smem);
     double chunk = total * subgroups / std::max(1, wave);
     chunk = std::max(chunk, double(2 * tile));  // at least two tiles per CTA
     const int c = static_cast<int>(std::ceil(chunk / tile)) * tile;
@@ -463,7 +781,8 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     if (need > 0 && (!p.workspace || p.workspace_bytes < need)) return "sparse decode: workspace too small";
 
     const int group = p.q_heads / p.kv_heads;
-    const int gm = groupPerCta(group);
+    const Choice choice = choose(p);
+    const int gm = choice.heads_per_cta;
     Args a{};
     a.q = p.q;
     a.out = p.out;
@@ -487,9 +806,8 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     auto stream = static_cast<cudaStream_t>(p.stream);
     void* args[] = {&a};
     const dim3 grid(splits, p.kv_heads * a.subgroups, p.batch);
-    const void* kernel = splitKernel(p.dtype, p.head_dim, gm);
-    allowSmem(kernel, dynamicSmem(p.head_dim));
-    cudaError_t err = cudaLaunchKernel(kernel, grid, dim3(kThreads), args, dynamicSmem(p.head_dim), stream);
+    allowSmem(choice.kernel, choice.smem);
+    cudaError_t err = cudaLaunchKernel(choice.kernel, grid, dim3(kThreads), args, choice.smem, stream);
     if (err == cudaSuccess && splits > 1) {
         err = cudaLaunchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(p.head_dim), args, 0,
                                stream);

@@ -16,6 +16,10 @@ namespace attnlab::kernels {
 
 enum class ElementType { kBFloat16, kFloat16 };
 
+// kTensorCores: up to 16 query heads of a group as the rows of mma.sync tiles (the default);
+// kCudaCores: FMA and shuffle dot products, up to 8 heads per CTA.
+enum class DecodeVariant { kTensorCores, kCudaCores };
+
 struct SparseDecodeParams {
     ElementType dtype = ElementType::kBFloat16;
     int batch = 0;
@@ -45,9 +49,10 @@ struct SparseDecodeParams {
     void* stream = nullptr;  // cudaStream_t; null = the default stream
     // Split count; 0 = chosen from the shape (sparseDecodeSplits).
     int splits = 0;
+    DecodeVariant variant = DecodeVariant::kTensorCores;
 };
 
-// Splits the kernel uses for this shape, and the scratch bytes it needs for them.
+// Splits the kernel uses for this shape (and variant), and the scratch bytes it needs for them.
 int sparseDecodeSplits(const SparseDecodeParams& p);
 size_t sparseDecodeWorkspaceBytes(const SparseDecodeParams& p);
 

@@ -29,9 +29,10 @@ ElementType elementType(const at::Tensor& t) {
 SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Tensor>& k_rows,
                                    const std::vector<at::Tensor>& v_rows, const std::vector<at::Tensor>& indices,
                                    const std::vector<at::Tensor>& bias, const std::vector<int>& lengths,
-                                   int64_t kv_heads, int64_t max_length, double scale)
+                                   int64_t kv_heads, int64_t max_length, double scale, DecodeVariant variant)
     : m_batch(q.size(0)), m_q_heads(q.size(1)), m_kv_heads(kv_heads), m_head_dim(q.size(2)),
       m_max_length(max_length), m_scale(scale) {
+    m_variant = variant;
     if (!q.is_cuda() || q.dim() != 3) throw std::invalid_argument("sparse decode: q must be a CUDA [batch, q_heads, D] tensor");
     elementType(q);
     const size_t seqs = static_cast<size_t>(m_batch * kv_heads);
@@ -97,6 +98,7 @@ SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Te
     p.head_dim = static_cast<int>(m_head_dim);
     p.max_length = static_cast<int>(m_max_length);
     p.total_length = m_total_length;
+    p.variant = m_variant;
     m_splits = sparseDecodeSplits(p);
     const size_t ws = sparseDecodeWorkspaceBytes(p);
     if (ws > 0) m_workspace = at::empty({static_cast<int64_t>((ws + 3) / 4)}, q.options().dtype(at::kFloat));
@@ -131,6 +133,7 @@ void SparseDecodePlan::run(const at::Tensor& q, at::Tensor& out) {
     p.max_length = static_cast<int>(m_max_length);
     p.total_length = m_total_length;
     p.splits = m_splits;
+    p.variant = m_variant;
     if (m_workspace.defined()) {
         p.workspace = m_workspace.data_ptr();
         p.workspace_bytes = static_cast<size_t>(m_workspace.numel()) * 4;
@@ -143,7 +146,7 @@ void SparseDecodePlan::run(const at::Tensor& q, at::Tensor& out) {
 
 at::Tensor sparseDecode(const at::Tensor& q, const std::vector<at::Tensor>& k_rows, const std::vector<at::Tensor>& v_rows,
                         const std::vector<at::Tensor>& indices, const std::vector<at::Tensor>& bias, int64_t kv_heads,
-                        double scale) {
+                        double scale, DecodeVariant variant) {
     std::vector<int> lengths(k_rows.size());
     int64_t max_length = 0;
     for (size_t s = 0; s < k_rows.size(); ++s) {
@@ -152,7 +155,7 @@ at::Tensor sparseDecode(const at::Tensor& q, const std::vector<at::Tensor>& k_ro
         max_length = std::max(max_length, n);
     }
     at::Tensor qc = q.contiguous();
-    SparseDecodePlan plan(qc, k_rows, v_rows, indices, bias, lengths, kv_heads, max_length, scale);
+    SparseDecodePlan plan(qc, k_rows, v_rows, indices, bias, lengths, kv_heads, max_length, scale, variant);
     at::Tensor out = at::empty_like(qc);
     plan.run(qc, out);
     return out;

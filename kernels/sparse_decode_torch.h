@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/sparse_decode.h"
+
 namespace attnlab::kernels {
 
 class SparseDecodePlan {
@@ -18,7 +20,8 @@ public:
     // Throws std::invalid_argument with the reason when the inputs do not fit the kernel.
     SparseDecodePlan(const at::Tensor& q, const std::vector<at::Tensor>& k_rows, const std::vector<at::Tensor>& v_rows,
                      const std::vector<at::Tensor>& indices, const std::vector<at::Tensor>& bias,
-                     const std::vector<int>& lengths, int64_t kv_heads, int64_t max_length, double scale);
+                     const std::vector<int>& lengths, int64_t kv_heads, int64_t max_length, double scale,
+                     DecodeVariant variant = DecodeVariant::kTensorCores);
     // Updates the per-sequence lengths (an async host-to-device copy on the current stream).
     void setLengths(const std::vector<int>& lengths);
     // Reads the lengths from this device int32 tensor [batch*kv_heads] from now on (e.g. one that a
@@ -36,11 +39,12 @@ private:
     double m_scale = 1.0;
     int m_splits = 1;
     bool m_has_indices = false, m_has_bias = false;
+    DecodeVariant m_variant = DecodeVariant::kTensorCores;
 };
 
 // One call: plan + run. For the engine's eager decode and for tests.
 at::Tensor sparseDecode(const at::Tensor& q, const std::vector<at::Tensor>& k_rows, const std::vector<at::Tensor>& v_rows,
                         const std::vector<at::Tensor>& indices, const std::vector<at::Tensor>& bias, int64_t kv_heads,
-                        double scale);
+                        double scale, DecodeVariant variant = DecodeVariant::kTensorCores);
 
 }  // namespace attnlab::kernels

@@ -130,6 +130,24 @@ void decodeSection(bool quick) {
                 row[backend + "_error"] = std::string(e.what()).substr(0, 160);
             }
         }
+        // The CUDA-core variant of the same kernel on the same inputs.
+        {
+            std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> fma;
+            for (int c = 0; c < copies; ++c) {
+                std::vector<at::Tensor> kr, vr;
+                for (int64_t b = 0; b < batch; ++b)
+                    for (int64_t h = 0; h < hkv; ++h) {
+                        kr.push_back(ks[c][b][h]);
+                        vr.push_back(vs[c][b][h]);
+                    }
+                fma.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
+                    q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
+                    std::vector<int>(kr.size(), int(len)), hkv, len, scale, attnlab::kernels::DecodeVariant::kCudaCores));
+            }
+            const double us = timeGraph([&](int i) { fma[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
+            row["attnlab_fma_us"] = us;
+            row["attnlab_fma_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
+        }
         // Ours again (A/B/A): clock drift shows as a difference between the two.
         row["attnlab_us_again"] =
             timeGraph([&](int i) { plans[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);

@@ -22,11 +22,12 @@ struct Case {
     const char* name;
 };
 
-class SparseDecodeKernelTest : public ::testing::TestWithParam<Case> {};
+class SparseDecodeKernelTest : public ::testing::TestWithParam<std::tuple<Case, kernels::DecodeVariant>> {};
 
 TEST_P(SparseDecodeKernelTest, MatchesReference) {
     ASSERT_TRUE(kernels::sparseDecodeCompiled());
-    const Case c = GetParam();
+    const Case c = std::get<0>(GetParam());
+    const kernels::DecodeVariant variant = std::get<1>(GetParam());
     at::manual_seed(11);
     const auto dtype = c.fp16 ? at::kHalf : at::kBFloat16;
     const auto opts = at::TensorOptions().device(at::kCUDA).dtype(dtype);
@@ -39,35 +40,22 @@ TEST_P(SparseDecodeKernelTest, MatchesReference) {
         if (s == 1) rows = 0;
         if (s == 2) rows = 1;
         if (s == 3) rows = c.max_rows;
-        // Rows are views into a wider buffer (row stride 2*D) for odd sequences.
-        at::Tensor kbuf = at::randn({rows, s % 2 ? 2 * c.d : c.d}, opts).mul_(2.0);
-        at::Tensor vbuf = at::randn({rows, s % 2 ? 2 * c.d : c.d}, opts);
-        ks.push_back(kbuf.narrow(1, 0, c.d));
-        vs.push_back(vbuf.narrow(1, 0, c.d));
+        // Rows are views into a wider buffer (row stride 2*D) when max_rows is odd.
+        const int64_t width = c.max_rows % 2 ? 2 * c.d : c.d;
+        ks.push_back(at::randn({rows, width}, opts).mul_(2.0).narrow(1, 0, c.d));
+        vs.push_back(at::randn({rows, width}, opts).narrow(1, 0, c.d));
         if (c.indices) {
             at::Tensor perm = rows > 0 ? at::randperm(rows, at::TensorOptions().dtype(at::kLong)) : at::empty({0}, at::kLong);
             idx.push_back(perm.narrow(0, 0, (rows * 3 + 3) / 4).to(at::kInt).to(at::kCUDA));
         }
         if (c.bias) bias.push_back(at::randn({std::max<int64_t>(rows, 1)}, opts.dtype(at::kFloat)));
     }
-    // One row stride for all heads: use the same layout for every sequence.
-    for (size_t s = 0; s < ks.size(); ++s) {
-        if (ks[s].size(0) > 1 && ks[s].stride(0) != ks[3].stride(0)) {
-            ks[s] = ks[s].contiguous();
-            vs[s] = vs[s].contiguous();
-            at::Tensor kw = at::empty({ks[s].size(0), ks[3].stride(0)}, opts);
-            at::Tensor vw = at::empty({vs[s].size(0), ks[3].stride(0)}, opts);
-            kw.narrow(1, 0, c.d).copy_(ks[s]);
-            vw.narrow(1, 0, c.d).copy_(vs[s]);
-            ks[s] = kw.narrow(1, 0, c.d);
-            vs[s] = vw.narrow(1, 0, c.d);
-        }
-    }
-    at::Tensor got = kernels::sparseDecode(q, ks, vs, idx, bias, c.kv_heads, scale).to(at::kFloat).cpu();
+    at::Tensor got = kernels::sparseDecode(q, ks, vs, idx, bias, c.kv_heads, scale, variant).to(at::kFloat).cpu();
     at::Tensor want = kernels::sparseDecodeReference(q, ks, vs, idx, bias, c.kv_heads, scale).to(at::kFloat).cpu();
     const double tol = c.fp16 ? 4e-3 : 2e-2;
     const double err = (got - want).abs().max().item<double>();
-    std::cout << "RESULT sparse_decode " << c.name << " max_abs_err=" << err << "\n";
+    std::cout << "RESULT sparse_decode " << c.name
+              << (variant == kernels::DecodeVariant::kTensorCores ? " tensor_cores" : " cuda_cores") << " max_abs_err=" << err << "\n";
     EXPECT_LE(err, tol);
     EXPECT_FALSE(got.isnan().any().item<bool>());
     // The empty head's query heads are zero.
@@ -77,14 +65,19 @@ TEST_P(SparseDecodeKernelTest, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, SparseDecodeKernelTest,
-    ::testing::Values(Case{1, 8, 8, 128, false, false, false, 300, "mha_d128"},
+    ::testing::Combine(::testing::Values(Case{1, 8, 8, 128, false, false, false, 300, "mha_d128"},
                       Case{1, 32, 8, 128, false, false, false, 5000, "gqa4_d128_long"},
                       Case{2, 64, 8, 64, false, false, false, 999, "gqa8_d64_b2"},
                       Case{3, 32, 8, 128, true, false, false, 777, "gqa4_indices_b3"},
                       Case{1, 14, 2, 64, true, true, false, 513, "gqa7_indices_bias"},
                       Case{1, 64, 4, 128, false, true, true, 2049, "gqa16_fp16_bias"},
-                      Case{2, 16, 4, 64, true, false, true, 17, "fp16_short"}),
-    [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+                      Case{2, 16, 4, 64, true, false, true, 17, "fp16_short"},
+                      Case{1, 40, 2, 128, false, false, false, 3001, "gqa20_two_subgroups"}),
+                       ::testing::Values(kernels::DecodeVariant::kTensorCores, kernels::DecodeVariant::kCudaCores)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, kernels::DecodeVariant>>& info) {
+        return std::string(std::get<0>(info.param).name) +
+               (std::get<1>(info.param) == kernels::DecodeVariant::kTensorCores ? "_tc" : "_fma");
+    });
 
 TEST(SparseDecodeKernel, ForcedSplitCountsAgree) {
     // The same inputs with 1, 3 and 64 splits (through the raw entry point) give the same output.
@@ -98,6 +91,7 @@ TEST(SparseDecodeKernel, ForcedSplitCountsAgree) {
     at::Tensor kp = at::tensor(ptr_k, at::kLong).to(at::kCUDA), vp = at::tensor(ptr_v, at::kLong).to(at::kCUDA);
     at::Tensor lens = at::tensor({int(rows), int(rows - 333)}, at::kInt).to(at::kCUDA);
     std::vector<at::Tensor> outs;
+    for (auto variant : {kernels::DecodeVariant::kTensorCores, kernels::DecodeVariant::kCudaCores})
     for (int splits : {1, 3, 64}) {
         kernels::SparseDecodeParams p;
         p.batch = 1;
@@ -113,14 +107,14 @@ TEST(SparseDecodeKernel, ForcedSplitCountsAgree) {
         p.lengths = lens.data_ptr<int>();
         p.max_length = rows;
         p.splits = splits;
+        p.variant = variant;
         at::Tensor ws = at::empty({int64_t(kernels::sparseDecodeWorkspaceBytes(p) / 4 + 1)}, opts.dtype(at::kFloat));
         p.workspace = ws.data_ptr();
         p.workspace_bytes = size_t(ws.numel()) * 4;
         ASSERT_EQ(kernels::sparseDecodeAttention(p), "");
         outs.push_back(out.to(at::kFloat).cpu());
     }
-    EXPECT_LE((outs[0] - outs[1]).abs().max().item<double>(), 1e-2);
-    EXPECT_LE((outs[0] - outs[2]).abs().max().item<double>(), 1e-2);
+    for (size_t i = 1; i < outs.size(); ++i) EXPECT_LE((outs[0] - outs[i]).abs().max().item<double>(), 2e-2) << i;
 }
 
 TEST(SparseDecodeKernel, RejectsBadParameters) {
