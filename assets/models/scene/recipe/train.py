@@ -336,7 +336,7 @@ ARCHS = {
              "renderer": {"dt": 32, "dz": 4, "widths": [32, 24, 16, 16], "dq": 16},
              "evaluator": {"widths": [16, 16, 32, 32]}},
 }
-ARCH = ARCHS["default"]
+ARCH = dict(ARCHS["default"])  # a copy: main() replaces its contents
 
 
 class TokenModulation(nn.Module):
@@ -758,7 +758,7 @@ def main():
     ap.add_argument("--arch", choices=sorted(ARCHS), default="default")
     args = ap.parse_args()
     ARCH.clear()
-    ARCH.update(ARCHS[args.arch])
+    ARCH.update(json.loads(json.dumps(ARCHS[args.arch])))
     if args.tiny:
         args.budget_eval, args.budget_plan, args.budget_render = 8, 8, 12
         args.bs_eval, args.bs_plan, args.bs_render = 16, 32, 8

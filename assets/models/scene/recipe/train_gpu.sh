@@ -57,7 +57,7 @@ say "data ready"
 # 3. Train + evaluate + export (time-boxed inside; SIGTERM finishes the stage and exports).
 EXTRA=()
 [[ $TINY == 1 ]] && EXTRA+=(--tiny --device cpu)
-timeout -s TERM "${TRAIN_TIMEOUT:-480}" "$PYTHON" "$ROOT/assets/models/scene/recipe/train.py" \
+timeout -s TERM -k 30 "${TRAIN_TIMEOUT:-480}" "$PYTHON" "$ROOT/assets/models/scene/recipe/train.py" \
     --data "$WORK/data" --tool "$TOOL" --out "$OUT" "${EXTRA[@]}" || say "train.py exited with $?"
 say "done; files in $OUT:"
 ls -la "$OUT" | tee -a "$OUT/data_log.txt"
