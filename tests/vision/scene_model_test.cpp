@@ -17,6 +17,8 @@ using namespace attnlab::scene;
 namespace {
 
 const std::string kDir = std::string(ATTNLAB_SOURCE_DIR) + "/tests/vision/scene_tiny_model";
+// The trained model, once its GPU run has been committed (then checked against its own fixtures).
+const std::string kTrainedDir = std::string(ATTNLAB_SOURCE_DIR) + "/assets/models/scene";
 
 std::vector<float> floats(const TensorView* t) {
     EXPECT_EQ(t->dtype, DType::F32) << t->name;
@@ -32,7 +34,7 @@ std::vector<int64_t> ints(const TensorView* t) {
 
 }  // namespace
 
-TEST(SceneModel, PlannerMatchesTrainingFramework) {
+void checkPlannerParity(const std::string& kDir) {
     auto model = SceneModel::load(kDir);
     ASSERT_TRUE(model.isOk()) << model.error();
     auto fx = SafetensorsFile::open(kDir + "/fixtures.safetensors");
@@ -53,7 +55,7 @@ TEST(SceneModel, PlannerMatchesTrainingFramework) {
     }
 }
 
-TEST(SceneModel, RendererAndAttentionMatchTrainingFramework) {
+void checkRendererParity(const std::string& kDir) {
     auto model = SceneModel::load(kDir);
     ASSERT_TRUE(model.isOk()) << model.error();
     auto fx = SafetensorsFile::open(kDir + "/fixtures.safetensors");
@@ -92,6 +94,20 @@ TEST(SceneModel, RendererAndAttentionMatchTrainingFramework) {
             for (int t = 1 + int(cnt[b]); t < T; ++t) EXPECT_LT(out.attention[0][px * T + t], 1e-6);
         }
     }
+}
+
+bool haveTrained() {
+    std::ifstream f(kTrainedDir + "/fixtures.safetensors");
+    return bool(f);
+}
+
+TEST(SceneModel, PlannerMatchesTrainingFramework) { checkPlannerParity(kDir); }
+TEST(SceneModel, RendererAndAttentionMatchTrainingFramework) { checkRendererParity(kDir); }
+
+TEST(SceneModel, TrainedModelMatchesItsFixtures) {
+    if (!haveTrained()) GTEST_SKIP() << "no trained model in assets/models/scene yet";
+    checkPlannerParity(kTrainedDir);
+    checkRendererParity(kTrainedDir);
 }
 
 TEST(SceneModel, PlannerSamplesAreLegalAndDeterministic) {
