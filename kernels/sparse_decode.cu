@@ -9,6 +9,7 @@
 // merged across slots (shuffles) and warps (shared memory) at the end. With more than one split
 // the CTAs write normalised partial outputs and their log-sum-exp, and a second kernel merges them.
 #include "kernels/sparse_decode.h"
+#include "kernels/device_helpers.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -64,25 +65,8 @@ __device__ __forceinline__ void toFloat8(const uint4& raw, float (&f)[8], const 
     }
 }
 
-__device__ __forceinline__ void storeOne(__nv_bfloat16* p, float x) { *p = __float2bfloat16(x); }
-__device__ __forceinline__ void storeOne(__half* p, float x) { *p = __float2half(x); }
 
 
-__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
-    const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-    const int bytes = valid ? 16 : 0;  // 0: fill with zeros, read nothing
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cpAsync4(void* smem, const void* gmem, bool valid) {
-    const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-    const int bytes = valid ? 4 : 0;
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cpAsyncWait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N));
-}
 
 // Rows of K (and of V) per pipeline stage: 8 KB each.
 template <int D>
@@ -345,38 +329,6 @@ __host__ __device__ constexpr size_t tcStageBytes() {
     return 2 * kTcTile * tcRowElems<D>() * 2 + kTcTile * sizeof(float);
 }
 
-__device__ __forceinline__ uint32_t packPair(float lo, float hi, const __nv_bfloat16*) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-__device__ __forceinline__ uint32_t packPair(float lo, float hi, const __half*) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
-                                         const __nv_bfloat16*) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
-                                         const __half*) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* smem_row) {
-    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
@@ -743,9 +695,18 @@ Split chooseSplit(const SparseDecodeParams& p) {
     const int subgroups = (group + choice.heads_per_cta - 1) / choice.heads_per_cta;
     const double total = p.total_length > 0 ? double(p.total_length) : double(max_len) * p.batch * p.kv_heads;
     const int wave = ctasPerWave(choice.kernel, choice.smem);
-    double chunk = total * subgroups / std::max(1, wave);
-    chunk = std::max(chunk, double(2 * tile));  // at least two tiles per CTA
-    const int c = static_cast<int>(std::ceil(chunk / tile)) * tile;
+    const int ctas = p.batch * p.kv_heads * subgroups;
+    const bool uniform = p.total_length <= 0 || p.total_length == int64_t(max_len) * p.batch * p.kv_heads;
+    int c = 0;
+    if (uniform) {
+        // Equal heads: as many splits as fit in one wave (a second, partial wave would be a tail).
+        const int splits = std::max(1, std::min(wave / std::max(1, ctas), (max_len + 2 * tile - 1) / (2 * tile)));
+        c = (max_len + splits - 1) / splits;
+    } else {
+        c = static_cast<int>(std::ceil(total * subgroups / std::max(1, wave)));
+        c = std::max(c, 2 * tile);  // at least two tiles per CTA
+    }
+    c = (c + tile - 1) / tile * tile;
     out.splits = std::max(1, (max_len + c - 1) / c);
     out.chunk = c;
     return out;

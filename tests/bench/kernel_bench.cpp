@@ -4,6 +4,8 @@
 //   flash backends, (32 query, 8 KV heads, d=128, bf16), batch x context grid.
 // Every measurement is a CUDA graph of `calls` consecutive calls over rotating input copies (so
 // nothing under ~3x L2 is served from cache), timed with CUDA events, median of `reps` replays.
+//   prefill: attnlab's block-sparse causal prefill over random block masks (density 1, 0.5, 0.25,
+//   0.1) and sink + 4K window, against cuDNN and flash causal SDPA at the same length.
 // Prints one JSON object per line.
 //   attnlab-kernel-bench [--quick] [--section decode|prefill|all]
 #include <ATen/ATen.h>
@@ -15,6 +17,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -22,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/block_sparse_prefill_torch.h"
 #include "kernels/sparse_decode.h"
 #include "kernels/sparse_decode_ref.h"
 #include "kernels/sparse_decode_torch.h"
@@ -193,6 +197,97 @@ void decodeSection(bool quick) {
     ctx.setSDPUseCuDNN(true);
 }
 
+
+// Median milliseconds of fn() over `reps` calls after one warm-up (calls long enough for events).
+double timeEvents(const std::function<void()>& fn, int reps = 3) {
+    fn();
+    std::vector<double> times;
+    for (int r = 0; r < reps; ++r) {
+        at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+        auto stream = c10::cuda::getCurrentCUDAStream();
+        start.record(stream);
+        fn();
+        stop.record(stream);
+        stop.synchronize();
+        times.push_back(start.elapsed_time(stop));
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+void prefillSection(bool quick) {
+    const int64_t hq = 32, hkv = 8, d = 128, block = 128;
+    const double scale = 1.0 / std::sqrt(double(d));
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    std::vector<int64_t> lengths{16384, 32768};
+    if (quick) lengths = {8192};
+    for (int64_t n : lengths) {
+        at::Tensor q = at::randn({1, hq, n, d}, opts), k = at::randn({1, hkv, n, d}, opts), v = at::randn({1, hkv, n, d}, opts);
+        const double dense_causal_flops = 4.0 * hq * d * double(n) * double(n) / 2.0;
+        nlohmann::json base{{"section", "prefill_dense"}, {"tokens", n}};
+        for (const std::string backend : {"cudnn", "flash"}) {
+            try {
+                setBackend(backend);
+                const double ms = timeEvents([&] { at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale, true); });
+                base[backend + "_ms"] = ms;
+                base[backend + "_tflops"] = dense_causal_flops / (ms * 1e-3) / 1e12;
+            } catch (const std::exception& e) {
+                base[backend + "_error"] = std::string(e.what()).substr(0, 160);
+            }
+        }
+        setBackend("cudnn");
+        at::Tensor dense_ref = at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale, true);
+        emit(base);
+        const double cudnn_ms = base.value("cudnn_ms", 0.0);
+        const int64_t blocks = (n + block - 1) / block;
+        struct Pattern {
+            std::string name;
+            at::Tensor mask;
+        };
+        std::vector<Pattern> patterns;
+        for (double density : {1.0, 0.5, 0.25, 0.1}) {
+            at::Tensor m = density >= 1.0 ? at::ones({1, hq, blocks, blocks}, at::kBool)
+                                           : at::rand({1, hq, blocks, blocks}).lt(density);
+            m.diagonal(0, 2, 3).fill_(true);  // every query block keeps its own block
+            patterns.push_back({"random_" + std::to_string(density).substr(0, 4), m});
+        }
+        {
+            // StreamingLLM-style: the first block (sink) plus a 4K-token window.
+            at::Tensor m = at::zeros({1, hq, blocks, blocks}, at::kBool);
+            at::Tensor qi = at::arange(blocks).unsqueeze(1), ki = at::arange(blocks).unsqueeze(0);
+            m.copy_((ki.eq(0) | ((qi - ki).ge(0) & (qi - ki).lt(4096 / block))).expand({1, hq, blocks, blocks}));
+            patterns.push_back({"sink_window4k", m});
+        }
+        for (const Pattern& pat : patterns) {
+            auto t0 = std::chrono::steady_clock::now();
+            attnlab::kernels::TileLists tiles = attnlab::kernels::buildTileLists(pat.mask, block, 1, hq, n, true, q.device());
+            c10::cuda::getCurrentCUDAStream().synchronize();
+            const double build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            at::Tensor out;
+            const double ms = timeEvents([&] { out = attnlab::kernels::blockSparseAttention(q, k, v, tiles, true, scale); });
+            const int64_t q_tiles = (n + 63) / 64;
+            const double causal_tiles = double(hq) * q_tiles * (q_tiles + 1) / 2.0;
+            const double density = double(tiles.computed_tiles) / causal_tiles;
+            const double actual_flops = double(tiles.computed_tiles) * 4.0 * 64 * 64 * d;
+            nlohmann::json row{{"section", "prefill_sparse"}, {"tokens", n}, {"pattern", pat.name}, {"density", density},
+                               {"tile_lists_ms", build_ms}, {"attnlab_ms", ms},
+                               {"actual_tflops", actual_flops / (ms * 1e-3) / 1e12},
+                               {"dense_equiv_tflops", dense_causal_flops / (ms * 1e-3) / 1e12}};
+            if (cudnn_ms > 0) {
+                row["speedup_vs_cudnn"] = cudnn_ms / ms;
+                row["efficiency"] = cudnn_ms / ms * density;
+            }
+            if (pat.name == "random_1.00")
+                row["max_abs_err_vs_cudnn"] = (out.to(at::kFloat) - dense_ref.to(at::kFloat)).abs().max().item<double>();
+            emit(row);
+        }
+    }
+    auto& ctx = at::globalContext();
+    ctx.setSDPUseFlash(true);
+    ctx.setSDPUseMemEfficient(true);
+    ctx.setSDPUseMath(true);
+    ctx.setSDPUseCuDNN(true);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -215,5 +310,6 @@ int main(int argc, char** argv) {
     emit({{"section", "env"}, {"device", at::cuda::getCurrentDeviceProperties()->name},
           {"sms", at::cuda::getCurrentDeviceProperties()->multiProcessorCount}});
     if (section == "all" || section == "decode") decodeSection(quick);
+    if (section == "all" || section == "prefill") prefillSection(quick);
     return 0;
 }
