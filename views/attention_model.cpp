@@ -72,6 +72,11 @@ KeptCoverage keptCoverage(const AttentionMatrix& m, const std::vector<uint8_t>& 
 }
 
 void AttentionViewModel::setData(std::shared_ptr<const ComparisonData> data) {
+    // A focus means a prompt position: it survives a re-run on the same prompt only.
+    if (!data || !m_data || data->prompt_tokens != m_data->prompt_tokens) {
+        m_focus_kind = FocusKind::None;
+        m_focus_position = -1;
+    }
     m_data = std::move(data);
     refresh();
 }
@@ -207,6 +212,54 @@ std::string AttentionViewModel::emptyReason() const {
         return "Layer " + std::to_string(m_layer) + ", head " + std::to_string(m_head) +
                " was not captured in this run (long prompts keep only the selected layer).";
     return "";
+}
+
+void AttentionViewModel::setFocus(FocusKind kind, int64_t index) {
+    m_focus_kind = FocusKind::None;
+    m_focus_position = -1;
+    const AttentionMatrix* m = matrix();
+    if (kind == FocusKind::None || !m) return;
+    const std::vector<int64_t>& positions = kind == FocusKind::Query ? m->query_positions : m->key_positions;
+    if (index < 0 || index >= static_cast<int64_t>(positions.size())) return;
+    m_focus_kind = kind;
+    m_focus_position = positions[static_cast<size_t>(index)];
+}
+
+int64_t AttentionViewModel::focusIndex() const {
+    const AttentionMatrix* m = matrix();
+    if (m_focus_kind == FocusKind::None || !m) return -1;
+    const std::vector<int64_t>& positions = m_focus_kind == FocusKind::Query ? m->query_positions : m->key_positions;
+    auto it = std::find(positions.begin(), positions.end(), m_focus_position);
+    return it == positions.end() ? -1 : static_cast<int64_t>(it - positions.begin());
+}
+
+TokenFocus AttentionViewModel::tokenFocus() const {
+    TokenFocus f;
+    const AttentionMatrix* m = matrix();
+    const int64_t index = focusIndex();
+    if (!m || !m_data || index < 0) return f;
+    f.kind = m_focus_kind;
+    f.position = m_focus_position;
+    f.tokens = m_data->prompt_tokens;
+    f.weights.assign(m_data->prompt_tokens.size(), 0.0f);
+    auto put = [&](int64_t position, float w) {
+        if (position >= 0 && position < static_cast<int64_t>(f.weights.size())) {
+            f.weights[static_cast<size_t>(position)] = w;
+            f.max_weight = std::max(f.max_weight, w);
+        }
+    };
+    if (f.kind == FocusKind::Query) {
+        for (int64_t c = 0; c < m->cols; ++c) put(m->key_positions[static_cast<size_t>(c)], m->probs[size_t(index * m->cols + c)]);
+    } else {
+        for (int64_t r = 0; r < m->rows; ++r) put(m->query_positions[static_cast<size_t>(r)], m->probs[size_t(r * m->cols + index)]);
+    }
+    const std::string token =
+        f.position < static_cast<int64_t>(m_data->prompt_tokens.size()) ? m_data->prompt_tokens[size_t(f.position)] : "";
+    f.description = std::string(f.kind == FocusKind::Query ? "query" : "key") + " #" + std::to_string(f.position) +
+                    " \"" + displayToken(token) + "\" " +
+                    (f.kind == FocusKind::Query ? "→ the keys it attends to" : "← the queries that attend to it") +
+                    " · layer " + std::to_string(m_layer) + " · head " + std::to_string(m_head);
+    return f;
 }
 
 }  // namespace attnlab

@@ -51,6 +51,19 @@ struct CellInfo {
     bool is_kept = true;
 };
 
+// Row / column focus: one query's attention over the prompt, or how every query attends to one key,
+// as a weight per prompt position, so the prompt text can be tinted token by token.
+enum class FocusKind { None = 0, Query = 1, Key = 2 };
+
+struct TokenFocus {
+    FocusKind kind = FocusKind::None;
+    int64_t position = -1;       // the focused token's prompt position
+    std::vector<std::string> tokens;  // ComparisonData::prompt_tokens: the text to tint
+    std::vector<float> weights;       // per prompt position; 0 where none
+    float max_weight = 0;
+    std::string description;     // e.g. "query #37 \" the\" → keys · layer 1 · head 3"
+};
+
 class AttentionViewModel {
 public:
     // Textures stay within this many texels per side: larger matrices are max-pooled for the image
@@ -86,6 +99,15 @@ public:
     // Why the view is empty, or "".
     std::string emptyReason() const;
 
+    // Focus the query of matrix row `index` (its row) or the key of column `index` (its column);
+    // FocusKind::None clears it. The focus follows its prompt position across head and run changes.
+    void setFocus(FocusKind kind, int64_t index);
+    FocusKind focusKind() const { return m_focus_kind; }
+    int64_t focusPosition() const { return m_focus_position; }
+    // Matrix row (Query) or column (Key) of the focus in the current matrix; -1 if not on it.
+    int64_t focusIndex() const;
+    TokenFocus tokenFocus() const;
+
 private:
     void refresh();
 
@@ -95,6 +117,8 @@ private:
     int64_t m_head = 0;
     ColorScale m_scale = ColorScale::Linear;
     bool m_is_mask_overlay = false;
+    FocusKind m_focus_kind = FocusKind::None;
+    int64_t m_focus_position = -1;
     const AttentionMatrix* m_matrix = nullptr;
     std::vector<uint8_t> m_kept;
     ScaleRange m_range;

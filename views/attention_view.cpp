@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QStandardItemModel>
+#include <QMetaObject>
 #include <QVBoxLayout>
 #include <functional>
 
@@ -17,12 +18,21 @@ class MatrixCanvas : public ImGuiCanvas {
 public:
     MatrixCanvas(const AttentionViewModel& model, QWidget* parent) : ImGuiCanvas(parent), m_model(model) {}
     void resetView() { m_state.reset(); }
+    std::function<void(FocusKind, int64_t)> on_focus;  // a click asked for a focus (called after the frame)
 
 protected:
     void drawCanvas(CanvasFrame& frame) override {
         // Export draws the whole matrix; the on-screen zoom stays as it is.
         if (frame.is_interactive) {
             drawMatrixView(m_model, m_state, frame);
+            if (m_state.has_focus_request) {
+                m_state.has_focus_request = false;
+                const FocusKind kind = m_state.requested_focus;
+                const int64_t index = m_state.requested_index;
+                // Not from inside the paint: the view changes the model and repaints.
+                if (on_focus)
+                    QMetaObject::invokeMethod(this, [this, kind, index] { on_focus(kind, index); }, Qt::QueuedConnection);
+            }
         } else {
             MatrixViewState whole;
             drawMatrixView(m_model, whole, frame);
@@ -74,6 +84,7 @@ AttentionView::AttentionView(Mode mode, QWidget* parent)
     m_canvas = new MatrixCanvas(*m_model, this);
     m_canvas->setObjectName(mode == Mode::Mask ? QStringLiteral("maskCanvas") : QStringLiteral("attentionCanvas"));
     layout->addWidget(m_canvas, 1);
+    m_canvas->on_focus = [this](FocusKind kind, int64_t index) { focusToken(kind, index); };
 
     auto changed = [this] {
         if (!m_is_updating) applySelection();
@@ -115,18 +126,34 @@ void AttentionView::setData(std::shared_ptr<const ComparisonData> data) {
     m_canvas->resetView();
     rebuildPickers();
     m_canvas->requestRepaint();
+    announceFocus();
 }
 
 void AttentionView::selectHead(int64_t layer, int64_t head) {
     m_model->select(m_model->run(), layer, head);
     rebuildPickers();
     m_canvas->requestRepaint();
+    announceFocus();
 }
 
 void AttentionView::selectRun(int run) {
     m_model->select(run, m_model->layer(), m_model->head());
     rebuildPickers();
     m_canvas->requestRepaint();
+    announceFocus();
+}
+
+void AttentionView::focusToken(FocusKind kind, int64_t index) {
+    m_model->setFocus(kind, index);
+    m_canvas->requestRepaint();
+    announceFocus();
+}
+
+void AttentionView::announceFocus() {
+    const bool is_focused = m_model->focusKind() != FocusKind::None;
+    if (!is_focused && !m_has_announced_focus) return;
+    m_has_announced_focus = is_focused;
+    Q_EMIT tokenFocusChanged(m_model->tokenFocus());
 }
 
 void AttentionView::setScale(ColorScale scale) {
@@ -180,6 +207,7 @@ void AttentionView::applySelection() {
     const int64_t head = head_data.isValid() && head_data.toLongLong() >= 0 ? head_data.toLongLong() : m_model->head();
     m_model->select(run, layer, head);
     m_canvas->requestRepaint();
+    announceFocus();
 }
 
 }  // namespace attnlab

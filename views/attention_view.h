@@ -8,6 +8,7 @@
 #include <QWidget>
 #include <memory>
 
+#include "views/attention_model.h"
 #include "views/colormap.h"
 #include "views/view_data.h"
 
@@ -16,7 +17,6 @@ class QStandardItemModel;
 
 namespace attnlab {
 
-class AttentionViewModel;
 class MatrixCanvas;
 
 class AttentionView : public QWidget {
@@ -33,6 +33,8 @@ public:
     void selectHead(int64_t layer, int64_t head);
     void selectRun(int run);
     void setScale(ColorScale scale);
+    // Row (query) or column (key) focus on the current matrix; FocusKind::None clears it.
+    void focusToken(FocusKind kind, int64_t index);
     const AttentionViewModel& model() const;
     // The canvas drawn offscreen at `size` pixels by the same code (figure export; needs GL).
     QImage renderFigure(const QSize& size, QString* error);
@@ -40,10 +42,13 @@ public:
 Q_SIGNALS:
     // The user picked another layer/head here.
     void headPicked(qint64 layer, qint64 head);
+    // The focus or what it shows changed (new head, run or data): the prompt text can be re-tinted.
+    void tokenFocusChanged(const attnlab::TokenFocus& focus);
 
 private:
     void rebuildPickers();
     void applySelection();
+    void announceFocus();
 
     Mode m_mode;
     std::unique_ptr<AttentionViewModel> m_model;
@@ -54,6 +59,7 @@ private:
     QComboBox* m_scale_box = nullptr;
     MatrixCanvas* m_canvas = nullptr;
     bool m_is_updating = false;
+    bool m_has_announced_focus = false;  // the last tokenFocusChanged carried a focus
 };
 
 }  // namespace attnlab

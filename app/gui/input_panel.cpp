@@ -12,7 +12,10 @@
 #include <QPlainTextEdit>
 #include <QRadioButton>
 #include <QSpinBox>
+#include <QTextCharFormat>
+#include <QTextCursor>
 #include <QTimer>
+#include <cmath>
 #include <QVBoxLayout>
 #include <cstdio>
 
@@ -131,6 +134,11 @@ InputPanel::InputPanel(QWidget* parent) : QWidget(parent) {
     m_preview->setReadOnly(true);
     m_preview->setObjectName(QStringLiteral("promptPreview"));
     m_preview->setPlaceholderText(tr("the prompt, as the model reads it"));
+    m_focus_label = new QLabel(this);
+    m_focus_label->setObjectName(QStringLiteral("focusSummary"));
+    m_focus_label->setWordWrap(true);
+    m_focus_label->hide();
+    layout->addWidget(m_focus_label);
     layout->addWidget(m_preview, 1);
 
     m_debounce = new QTimer(this);
@@ -259,7 +267,40 @@ void InputPanel::showPrompt(const PromptSnapshot& prompt) {
         text += tr(" · %1 · answer \"%2\"")
                     .arg(QString::fromStdString(prompt.task_spec), QString::fromStdString(prompt.answer));
     m_summary->setText(text);
-    m_preview->setPlainText(QString::fromStdString(prompt.text));
+    m_prompt_text = QString::fromStdString(prompt.text);
+    if (!m_is_focus_shown) m_preview->setPlainText(m_prompt_text);
+}
+
+void InputPanel::showTokenFocus(const TokenFocus& focus) {
+    if (focus.kind == FocusKind::None || focus.tokens.empty()) {
+        m_is_focus_shown = false;
+        m_focus_label->hide();
+        m_preview->setPlainText(m_prompt_text);
+        return;
+    }
+    m_is_focus_shown = true;
+    m_focus_label->setText(QString::fromStdString(focus.description) +
+                           tr(" · tint: weight relative to the largest (%1); click the cell again or Esc to clear")
+                               .arg(double(focus.max_weight), 0, 'f', 3));
+    m_focus_label->show();
+    m_preview->clear();
+    QTextCursor cursor(m_preview->document());
+    cursor.beginEditBlock();
+    for (size_t i = 0; i < focus.tokens.size(); ++i) {
+        QTextCharFormat format;
+        if (static_cast<int64_t>(i) == focus.position) {
+            format.setBackground(QColor(41, 128, 185));
+            format.setForeground(Qt::white);
+            format.setFontWeight(QFont::Bold);
+        } else {
+            const float w = i < focus.weights.size() ? focus.weights[i] : 0.0f;
+            // Square root: the sink token's weight would otherwise wash every other token out.
+            const double t = focus.max_weight > 0 ? std::sqrt(double(w) / double(focus.max_weight)) : 0.0;
+            if (t > 0.02) format.setBackground(QColor(255, 165, 0, static_cast<int>(std::lround(220 * t))));
+        }
+        cursor.insertText(QString::fromStdString(focus.tokens[i]), format);
+    }
+    cursor.endEditBlock();
 }
 
 }  // namespace attnlab

@@ -6,6 +6,7 @@
 #include <QWidget>
 
 #include "app/gui/engine_client.h"
+#include "views/attention_model.h"
 
 class QComboBox;
 class QDoubleSpinBox;
@@ -30,6 +31,10 @@ public:
     bool setTaskSpec(const std::string& spec, std::string* error);
     void setMaxNewTokens(int64_t n);
     void showPrompt(const PromptSnapshot& prompt);
+    // Row/column focus of the attention view: the prompt on screen, token by token, tinted by the
+    // focused query's attention (or by each query's attention to the focused key); the focused token
+    // in blue. FocusKind::None shows the plain prompt again.
+    void showTokenFocus(const TokenFocus& focus);
 
 Q_SIGNALS:
     // Debounced: the input settled after an edit.
@@ -60,6 +65,9 @@ private:
     QSpinBox* m_max_new = nullptr;
     QLabel* m_summary = nullptr;
     QPlainTextEdit* m_preview = nullptr;
+    QLabel* m_focus_label = nullptr;
+    QString m_prompt_text;  // the prepared prompt, shown when nothing is focused
+    bool m_is_focus_shown = false;
     QTimer* m_debounce = nullptr;
 };
 

@@ -133,6 +133,9 @@ void MainWindow::buildUi() {
     connect(m_attention, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
     connect(m_mask, &AttentionView::headPicked, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
     connect(m_grid, &HeadGridView::headActivated, this, [this](qint64 l, qint64 h) { broadcastHead(l, h); });
+    // Row/column focus in either matrix view tints the prompt text in the input dock.
+    connect(m_attention, &AttentionView::tokenFocusChanged, m_input_panel, &InputPanel::showTokenFocus);
+    connect(m_mask, &AttentionView::tokenFocusChanged, m_input_panel, &InputPanel::showTokenFocus);
     connect(m_sessions, &SessionBrowser::saveFinished, this, &MainWindow::onSaveFinished);
     connect(m_sessions, &SessionBrowser::runReopened, this, &MainWindow::onRunReopened);
     connect(m_sessions, &SessionBrowser::reopenFailed, this, [this](const QString& error) {

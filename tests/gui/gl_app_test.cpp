@@ -13,12 +13,15 @@
 #include <QImage>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QTextCursor>
 #include <QProcess>
 #include <QTest>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "app/gui/input_panel.h"
 #include "app/gui/main_window.h"
 #include "app/gui/results_panel.h"
 #include "core/session/run_record.h"
@@ -350,6 +353,60 @@ TEST(Canvas, RepaintsOnlyOnInputOrNewData) {
     const QImage figure = view.renderFigure(QSize(320, 240), &error);
     ASSERT_FALSE(figure.isNull()) << error.toStdString();
     EXPECT_EQ(figure.size(), QSize(320, 240));
+}
+
+// Row/column focus: a click on a cell focuses its query row, a right-click its key column, and the
+// input dock tints the prompt text token by token; the same click again clears it.
+TEST(Canvas, ClickFocusesARowAndTintsThePromptText) {
+    AttentionView view(AttentionView::Mode::Attention);
+    InputPanel panel;
+    QObject::connect(&view, &AttentionView::tokenFocusChanged, &panel, &InputPanel::showTokenFocus);
+    std::vector<TokenFocus> focuses;
+    QObject::connect(&view, &AttentionView::tokenFocusChanged, [&](const TokenFocus& f) { focuses.push_back(f); });
+    view.resize(640, 480);
+    view.setData(tinyData());
+    view.show();
+    panel.show();
+    ASSERT_TRUE(QTest::qWaitForWindowExposed(&view));
+    auto* canvas = view.findChild<ImGuiCanvas*>(QStringLiteral("attentionCanvas"));
+    ASSERT_NE(canvas, nullptr);
+    spin(2000, [&] { return canvas->framesDrawn() > 0; });
+    const QPoint middle(canvas->width() / 2, canvas->height() / 2);
+    auto click = [&](Qt::MouseButton button) {
+        QTest::mouseMove(canvas, middle);
+        spin(200, [] { return false; });
+        QTest::mousePress(canvas, button, Qt::NoModifier, middle);
+        spin(200, [] { return false; });
+        QTest::mouseRelease(canvas, button, Qt::NoModifier, middle);
+    };
+    click(Qt::LeftButton);
+    spin(2000, [&] { return !focuses.empty(); });
+    ASSERT_EQ(focuses.size(), 1u) << "a click on the matrix did not focus a row";
+    EXPECT_EQ(focuses[0].kind, FocusKind::Query);
+    ASSERT_GE(focuses[0].position, 0);
+    EXPECT_EQ(view.model().focusKind(), FocusKind::Query);
+    auto* summary = panel.findChild<QLabel*>(QStringLiteral("focusSummary"));
+    auto* preview = panel.findChild<QPlainTextEdit*>(QStringLiteral("promptPreview"));
+    ASSERT_NE(summary, nullptr);
+    ASSERT_NE(preview, nullptr);
+    EXPECT_TRUE(summary->isVisible());
+    EXPECT_TRUE(summary->text().startsWith(QStringLiteral("query #"))) << summary->text().toStdString();
+    EXPECT_EQ(preview->toPlainText(), QStringLiteral("abc"));
+    // The focused token is drawn in blue.
+    QTextCursor at(preview->document());
+    at.setPosition(static_cast<int>(focuses[0].position) + 1);
+    EXPECT_EQ(at.charFormat().background().color(), QColor(41, 128, 185));
+
+    click(Qt::LeftButton);  // the same row again: cleared
+    spin(2000, [&] { return focuses.size() >= 2; });
+    ASSERT_EQ(focuses.size(), 2u);
+    EXPECT_EQ(focuses[1].kind, FocusKind::None);
+    EXPECT_FALSE(summary->isVisible());
+
+    click(Qt::RightButton);
+    spin(2000, [&] { return focuses.size() >= 3; });
+    ASSERT_EQ(focuses.size(), 3u);
+    EXPECT_EQ(focuses[2].kind, FocusKind::Key);
 }
 
 TEST(Canvas, HeadGridClickOpensTheHead) {

@@ -156,6 +156,44 @@ TEST(AttentionViewModel, HoverReadsExactCells) {
     EXPECT_FALSE(m.cell(0, -1).is_valid);
 }
 
+TEST(AttentionViewModel, RowAndColumnFocusWeighThePromptTokens) {
+    AttentionViewModel m;
+    m.setData(sample());
+    m.select(0, 0, 0);
+    EXPECT_EQ(m.tokenFocus().kind, FocusKind::None);
+    // Row 3: the query " is" and its weights over the keys.
+    m.setFocus(FocusKind::Query, 3);
+    TokenFocus f = m.tokenFocus();
+    EXPECT_EQ(f.kind, FocusKind::Query);
+    EXPECT_EQ(f.position, 3);
+    EXPECT_EQ(f.tokens, sample()->prompt_tokens);
+    EXPECT_EQ(f.weights, (std::vector<float>{0.4f, 0.1f, 0.2f, 0.3f}));
+    EXPECT_FLOAT_EQ(f.max_weight, 0.4f);
+    EXPECT_NE(f.description.find("query #3"), std::string::npos) << f.description;
+    EXPECT_NE(f.description.find("\" is\""), std::string::npos) << f.description;
+    // Column 1: the key "The" and every query's weight on it (0 where the causal mask hides it).
+    m.setFocus(FocusKind::Key, 1);
+    f = m.tokenFocus();
+    EXPECT_EQ(f.kind, FocusKind::Key);
+    EXPECT_EQ(f.position, 1);
+    EXPECT_EQ(f.weights, (std::vector<float>{0, 0.5f, 0.3f, 0.1f}));
+    EXPECT_EQ(m.focusIndex(), 1);
+    // The focus follows its position to another head and run; new data on another prompt clears it.
+    m.select(1, 1, 3);
+    EXPECT_EQ(m.tokenFocus().position, 1);
+    m.setData(sample());
+    EXPECT_EQ(m.focusKind(), FocusKind::Key);
+    auto other = std::make_shared<ComparisonData>(*sample());
+    other->prompt_tokens[1] = "A";
+    m.setData(other);
+    EXPECT_EQ(m.focusKind(), FocusKind::None);
+    m.setFocus(FocusKind::Query, 9);  // outside the matrix: no focus
+    EXPECT_EQ(m.focusKind(), FocusKind::None);
+    m.setFocus(FocusKind::Query, 0);
+    m.setFocus(FocusKind::None, 0);
+    EXPECT_EQ(m.tokenFocus().kind, FocusKind::None);
+}
+
 TEST(AttentionViewModel, KeptMaskAndCoverage) {
     AttentionViewModel m;
     m.setData(sample());

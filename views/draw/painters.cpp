@@ -188,9 +188,27 @@ void drawMatrixView(const AttentionViewModel& model, MatrixViewState& state, Can
 
     drawColorBar(dl, ImVec2(p1.x + 12, p0.y), ImVec2(p1.x + 12 + bar_w, p1.y - font - 4), model.range());
 
+    // The focused query row or key column, outlined in the accent colour.
+    if (const int64_t fi = model.focusIndex(); fi >= 0) {
+        const ImU32 accent = IM_COL32(255, 170, 40, 230);
+        if (model.focusKind() == FocusKind::Query && fi >= r0 && fi < r1) {
+            const float y0 = std::max(p0.y, rowToY(double(fi))), y1 = std::min(p1.y, rowToY(double(fi + 1)));
+            dl->AddRect(ImVec2(p0.x - 1, y0 - 1), ImVec2(p1.x + 1, std::max(y1, y0 + 1) + 1), accent, 0, 0, 2);
+        } else if (model.focusKind() == FocusKind::Key && fi >= c0 && fi < c1) {
+            const float x0 = std::max(p0.x, colToX(double(fi))), x1 = std::min(p1.x, colToX(double(fi + 1)));
+            dl->AddRect(ImVec2(x0 - 1, p0.y - 1), ImVec2(std::max(x1, x0 + 1) + 1, p1.y + 1), accent, 0, 0, 2);
+        }
+    }
+    if (frame.is_interactive && ImGui::IsWindowFocused() && ImGui::IsKeyPressed(ImGuiKey_Escape) &&
+        model.focusKind() != FocusKind::None) {
+        state.has_focus_request = true;
+        state.requested_focus = FocusKind::None;
+        state.requested_index = -1;
+    }
+
     if (frame.is_interactive) {
         std::string footer = "zoom " + format("%.1f", state.zoom) +
-                             "×  · wheel zoom · drag pan · double-click reset";
+                             "×  · wheel zoom · drag pan · double-click reset · click: focus query · right-click: key";
         dl->AddText(ImVec2(p0.x, p1.y + font + 6), kTextDim, footer.c_str());
     }
 
@@ -220,6 +238,17 @@ void drawMatrixView(const AttentionViewModel& model, MatrixViewState& state, Can
             if (model.isMaskOverlay() && !model.keptMask().empty())
                 ImGui::TextUnformatted(cell.is_kept ? "kept by the strategy" : "evicted by the strategy");
             ImGui::EndTooltip();
+            // A click (not the end of a drag) focuses the row; right-click or Ctrl+click the column.
+            const bool is_click = ImGui::IsMouseReleased(ImGuiMouseButton_Left) && io.MouseDragMaxDistanceSqr[0] < 16.0f;
+            const bool is_key_click = ImGui::IsMouseClicked(ImGuiMouseButton_Right) || (is_click && io.KeyCtrl);
+            if (is_click || is_key_click) {
+                const FocusKind kind = is_key_click ? FocusKind::Key : FocusKind::Query;
+                const int64_t index = kind == FocusKind::Key ? col : row;
+                const bool is_same = model.focusKind() == kind && model.focusIndex() == index;
+                state.has_focus_request = true;
+                state.requested_focus = is_same ? FocusKind::None : kind;
+                state.requested_index = is_same ? -1 : index;
+            }
         }
     }
     ImGui::SetCursorScreenPos(ImVec2(cursor.x, p1.y + footer_h));

@@ -17,6 +17,11 @@ struct MatrixViewState {
     float zoom = 1;  // 1 = whole matrix
     float center_u = 0.5f;
     float center_v = 0.5f;
+    // Set by a click on a cell (query row), a right-click or Ctrl+click (key column), the same again
+    // or Esc (clear); the canvas hands it to its view, which owns the focus.
+    bool has_focus_request = false;
+    FocusKind requested_focus = FocusKind::None;
+    int64_t requested_index = -1;
 
     void reset() { *this = MatrixViewState{}; }
 };
