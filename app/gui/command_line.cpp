@@ -1,6 +1,7 @@
 #include "app/gui/command_line.h"
 
 #include <QCommandLineParser>
+#include <QFileInfo>
 #include <algorithm>
 
 namespace attnlab {
@@ -42,8 +43,9 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
                                                      "without recomputing; --export-figure draws it."),
                                       QStringLiteral("ID"));
     const QCommandLineOption figure(QStringLiteral("export-figure"),
-                                    QStringLiteral("After the run, draw VIEW (attention, mask, grid) into a PNG (repeatable)."),
-                                    QStringLiteral("VIEW:FILE.png"));
+                                    QStringLiteral("After the run, draw VIEW (attention, mask, grid, timeline, diff) into a "
+                                                   "figure; the extension picks PNG, SVG or PDF (repeatable)."),
+                                    QStringLiteral("VIEW:FILE.{png,svg,pdf}"));
     const QCommandLineOption quit(QStringLiteral("quit-when-done"),
                                   QStringLiteral("Quit after the run and exports; print a one-line JSON summary."));
     const QCommandLineOption head(QStringLiteral("head"), QStringLiteral("Layer and query head the views show."),
@@ -54,13 +56,21 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     const QCommandLineOption device(QStringLiteral("device"), QStringLiteral("cpu or cuda[:N]."), QStringLiteral("DEV"),
                                     QStringLiteral("cpu"));
     const QCommandLineOption dtype(QStringLiteral("dtype"), QStringLiteral("f32, bf16 or f16."), QStringLiteral("T"));
-    const QCommandLineOption size(QStringLiteral("figure-size"), QStringLiteral("Figure size in pixels (900x700)."),
+    const QCommandLineOption size(QStringLiteral("figure-size"),
+                                  QStringLiteral("Figure size in 1/96 inch, the PNG's pixels at 96 DPI (900x700)."),
                                   QStringLiteral("WxH"));
+    const QCommandLineOption dpi(QStringLiteral("figure-dpi"),
+                                 QStringLiteral("PNG resolution (96); SVG and PDF keep their size in inches."),
+                                 QStringLiteral("N"));
+    const QCommandLineOption diff_runs(QStringLiteral("diff-runs"),
+                                       QStringLiteral("Runs the diff view compares, B minus A, by their order in the "
+                                                      "comparison from 0 (default: first and last)."),
+                                       QStringLiteral("A:B"));
     const QCommandLineOption screenshot(QStringLiteral("screenshot"),
                                         QStringLiteral("When done, save a picture of the whole window."),
                                         QStringLiteral("FILE.png"));
     for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &open_run, &figure, &quit, &head, &tokens,
-                          &device, &dtype, &size, &screenshot})
+                          &device, &dtype, &size, &dpi, &diff_runs, &screenshot})
         p.addOption(*o);
     parsed.help = p.helpText().toStdString();
 
@@ -89,12 +99,15 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     for (const QString& f : p.values(figure)) {
         const int colon = f.indexOf(QLatin1Char(':'));
         if (colon <= 0 || colon == f.size() - 1)
-            return fail(QStringLiteral("--export-figure needs VIEW:FILE.png, got '%1'").arg(f));
+            return fail(QStringLiteral("--export-figure needs VIEW:FILE.png|svg|pdf, got '%1'").arg(f));
         FigureRequest r{f.left(colon).toStdString(), f.mid(colon + 1).toStdString()};
         if (r.view == "heads") r.view = "grid";
         if (std::none_of(std::begin(kFigureViews), std::end(kFigureViews), [&](const char* v) { return r.view == v; }))
-            return fail(QStringLiteral("--export-figure: unknown view '%1' (attention, mask, grid)")
+            return fail(QStringLiteral("--export-figure: unknown view '%1' (attention, mask, grid, timeline, diff)")
                             .arg(QString::fromStdString(r.view)));
+        const QString suffix = QFileInfo(f.mid(colon + 1)).suffix().toLower();
+        if (suffix != QLatin1String("png") && suffix != QLatin1String("svg") && suffix != QLatin1String("pdf"))
+            return fail(QStringLiteral("--export-figure: '%1' is not a .png, .svg or .pdf file").arg(f.mid(colon + 1)));
         o.figures.push_back(r);
     }
     if (p.isSet(open_run) && (!parseInt(p.value(open_run), o.open_run) || o.open_run <= 0))
@@ -119,6 +132,21 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
             h > 8192)
             return fail(QStringLiteral("--figure-size needs WxH between 64 and 8192, got '%1'").arg(p.value(size)));
         o.figure_size = QSize(static_cast<int>(w), static_cast<int>(h));
+    }
+    if (p.isSet(dpi)) {
+        bool is_number = false;
+        o.figure_dpi = p.value(dpi).toDouble(&is_number);
+        if (!is_number || o.figure_dpi < 10 || o.figure_dpi > 2400)
+            return fail(QStringLiteral("--figure-dpi needs a number between 10 and 2400, got '%1'").arg(p.value(dpi)));
+    }
+    if (p.isSet(diff_runs)) {
+        const QStringList parts = p.value(diff_runs).split(QLatin1Char(':'));
+        int64_t a = -1, b = -1;
+        if (parts.size() != 2 || !parseInt(parts[0], a) || !parseInt(parts[1], b) || a < 0 || b < 0 || a > 1000 ||
+            b > 1000)
+            return fail(QStringLiteral("--diff-runs needs A:B (run numbers from 0), got '%1'").arg(p.value(diff_runs)));
+        o.diff_run_a = static_cast<int>(a);
+        o.diff_run_b = static_cast<int>(b);
     }
     o.screenshot_file = p.value(screenshot).toStdString();
     parsed.is_ok = true;

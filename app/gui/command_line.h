@@ -1,7 +1,8 @@
 // attnlab's command line, so figures can be made from scripts and the GUI tested end to end:
 //   attnlab [--model DIR] [--session FILE] [--prompt TEXT | --task SPEC] [--strategy SPEC]...
-//           [--run | --open-run ID] [--export-figure VIEW:FILE.png]... [--quit-when-done]
-// plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --screenshot FILE.
+//           [--run | --open-run ID] [--export-figure VIEW:FILE.{png,svg,pdf}]... [--quit-when-done]
+// plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --figure-dpi N,
+// --diff-runs A:B, --screenshot FILE.
 #pragma once
 
 #include <QSize>
@@ -12,7 +13,7 @@
 namespace attnlab {
 
 struct FigureRequest {
-    std::string view;  // "attention", "mask", "grid"
+    std::string view;  // one of kFigureViews
     std::string file;
 };
 
@@ -31,11 +32,14 @@ struct AppOptions {
     int64_t max_new_tokens = -1;
     std::string device = "cpu";
     std::string dtype;
-    QSize figure_size{900, 700};
+    QSize figure_size{900, 700};  // figure layout in 1/96 inch; a PNG has figure_size * figure_dpi / 96 pixels
+    double figure_dpi = 96;
+    int diff_run_a = -1;  // --diff-runs A:B (comparison order, from 0); -1: first and last run
+    int diff_run_b = -1;
     std::string screenshot_file;
 };
 
-constexpr const char* kFigureViews[] = {"attention", "mask", "grid"};
+constexpr const char* kFigureViews[] = {"attention", "mask", "grid", "timeline", "diff"};
 
 struct ParsedCommandLine {
     bool is_ok = false;

@@ -8,6 +8,7 @@
 #include <QKeySequence>
 #include <QLabel>
 #include <QMenuBar>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QScreen>
 #include <QSplitter>
@@ -24,7 +25,13 @@
 #include "app/gui/strategy_panel.h"
 #include "views/attention_model.h"
 #include "views/attention_view.h"
+#include "views/diff_view.h"
+#include "views/figure/export_dialog.h"
+#include "views/figure/figure.h"
+#include "views/figure/view_figures.h"
+#include "views/head_grid_model.h"
 #include "views/head_grid_view.h"
+#include "views/timeline_view.h"
 
 namespace attnlab {
 
@@ -74,6 +81,14 @@ void MainWindow::buildUi() {
     QDockWidget* strategy_dock = addDock(this, tr("Strategies"), m_strategy_panel, Qt::LeftDockWidgetArea);
     QDockWidget* grid_dock = addDock(this, tr("Head grid"), m_grid, Qt::RightDockWidgetArea);
     QDockWidget* results_dock = addDock(this, tr("Results"), m_results, Qt::BottomDockWidgetArea);
+    // The KV-cache timeline and the difference map share the bottom area with the results, as tabs.
+    m_timeline = new TimelineView(this);
+    m_diff = new DiffView(this);
+    QDockWidget* timeline_dock = addDock(this, tr("KV timeline"), m_timeline, Qt::BottomDockWidgetArea);
+    QDockWidget* diff_dock = addDock(this, tr("Difference"), m_diff, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(results_dock, timeline_dock);
+    tabifyDockWidget(timeline_dock, diff_dock);
+    results_dock->raise();
     m_sessions = new SessionBrowser(this);
     QDockWidget* session_dock = addDock(this, tr("Sessions"), m_sessions, Qt::RightDockWidgetArea);
     // The left column runs the full height; results sit under the views.
@@ -116,9 +131,13 @@ void MainWindow::buildUi() {
     toolbar->addWidget(m_progress_text);
 
     auto* file_menu = menuBar()->addMenu(tr("&File"));
+    QAction* export_action = file_menu->addAction(tr("&Export figure…"), this, &MainWindow::showExportDialog);
+    export_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    export_action->setObjectName(QStringLiteral("exportFigureAction"));
     file_menu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     auto* view_menu = menuBar()->addMenu(tr("&View"));
-    for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, session_dock, results_dock})
+    for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, session_dock, results_dock, timeline_dock,
+                           diff_dock})
         view_menu->addAction(d->toggleViewAction());
 
     connect(m_run_action, &QAction::triggered, this, &MainWindow::startRun);
@@ -226,6 +245,9 @@ void MainWindow::broadcastData(std::shared_ptr<const ComparisonData> data) {
     m_attention->setData(data);
     m_mask->setData(data);
     m_grid->setData(data);
+    m_timeline->setData(data);
+    m_diff->setData(data);
+    if (m_options.diff_run_a >= 0) m_diff->selectRuns(m_options.diff_run_a, m_options.diff_run_b);
     broadcastHead(m_attention->model().layer(), m_attention->model().head());
 }
 
@@ -233,6 +255,8 @@ void MainWindow::broadcastHead(int64_t layer, int64_t head) {
     m_attention->selectHead(layer, head);
     m_mask->selectHead(layer, head);
     m_grid->setSelected(m_attention->model().layer(), m_attention->model().head());
+    m_timeline->selectHead(m_attention->model().layer(), m_attention->model().head());
+    m_diff->selectHead(m_attention->model().layer(), m_attention->model().head());
 }
 
 void MainWindow::onCatalogReady(const StrategyCatalog& catalog) {
@@ -345,27 +369,57 @@ void MainWindow::maybeAutoRun() {
     }
 }
 
+bool MainWindow::exportFigure(const std::string& view, const QString& file, const FigureOptions& options,
+                              QString* error, QSize* size) {
+    // Every view through the one figure renderer, from the view models the canvases draw.
+    std::unique_ptr<Figure> figure;
+    if (view == "attention") figure = std::make_unique<MatrixFigure>(m_attention->model());
+    if (view == "mask") figure = std::make_unique<MatrixFigure>(m_mask->model());
+    if (view == "grid") figure = std::make_unique<HeadGridFigure>(m_grid->model());
+    if (view == "timeline") figure = std::make_unique<TimelineFigure>(m_timeline->model());
+    if (view == "diff") figure = std::make_unique<DiffFigure>(m_diff->model());
+    if (!figure) {
+        *error = QStringLiteral("unknown view '%1'").arg(QString::fromStdString(view));
+        return false;
+    }
+    return writeFigure(*figure, file, options, error, size);
+}
+
 void MainWindow::exportFigures() {
+    FigureOptions options;
+    options.size = m_options.figure_size;
+    options.dpi = m_options.figure_dpi;
     for (const FigureRequest& f : m_options.figures) {
         QString error;
-        QImage image;
-        if (f.view == "attention") image = m_attention->renderFigure(m_options.figure_size, &error);
-        if (f.view == "mask") image = m_mask->renderFigure(m_options.figure_size, &error);
-        if (f.view == "grid") image = m_grid->renderFigure(m_options.figure_size, &error);
+        QSize size;
         const QString file = QString::fromStdString(f.file);
-        if (image.isNull()) {
+        if (!exportFigure(f.view, file, options, &error, &size)) {
             m_errors.push_back("--export-figure " + f.view + ": " + error.toStdString());
             continue;
         }
-        const QFileInfo info(file);
-        QDir().mkpath(info.absolutePath());
-        if (!image.save(file, "PNG")) {
-            m_errors.push_back("--export-figure " + f.view + ": cannot write " + f.file);
-            continue;
-        }
-        m_figures_written.emplace_back(f, image.size());
+        m_figures_written.emplace_back(f, size);
         statusBar()->showMessage(tr("Wrote %1").arg(file), 5000);
     }
+}
+
+void MainWindow::showExportDialog() {
+    QStringList views;
+    for (const char* v : kFigureViews) views << QString::fromLatin1(v);
+    FigureOptions defaults;
+    defaults.size = m_options.figure_size;
+    defaults.dpi = m_options.figure_dpi;
+    const QString dir = m_last_figure_dir.isEmpty() ? QDir::homePath() : m_last_figure_dir;
+    FigureExportDialog dialog(views, QStringLiteral("attention"), defaults, QDir(dir).filePath(QStringLiteral("attention.pdf")),
+                              this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    QString error;
+    QSize size;
+    if (!exportFigure(dialog.view().toStdString(), dialog.path(), dialog.options(), &error, &size)) {
+        QMessageBox::warning(this, tr("Export figure"), tr("Could not export the figure:\n%1").arg(error));
+        return;
+    }
+    m_last_figure_dir = QFileInfo(dialog.path()).absolutePath();
+    statusBar()->showMessage(tr("Wrote %1").arg(dialog.path()), 5000);
 }
 
 void MainWindow::finishAutomation() {

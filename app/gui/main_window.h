@@ -19,12 +19,15 @@ class QTimer;
 namespace attnlab {
 
 class AttentionView;
+class DiffView;
+struct FigureOptions;
 class HeadGridView;
 class InputPanel;
 class ModelPanel;
 class ResultsPanel;
 class SessionBrowser;
 class StrategyPanel;
+class TimelineView;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -62,6 +65,10 @@ private:
     void maybeAutoRun();
     void finishAutomation();
     void exportFigures();
+    // Draws view `view` (one of kFigureViews) into `file` (.png, .svg or .pdf) with the figure renderer.
+    bool exportFigure(const std::string& view, const QString& file, const FigureOptions& options, QString* error,
+                      QSize* size);
+    void showExportDialog();
 
     AppOptions m_options;
     std::string m_exe_path;
@@ -74,6 +81,8 @@ private:
     AttentionView* m_attention = nullptr;
     AttentionView* m_mask = nullptr;
     HeadGridView* m_grid = nullptr;
+    TimelineView* m_timeline = nullptr;
+    DiffView* m_diff = nullptr;
     SessionBrowser* m_sessions = nullptr;  // autosave and the session browser
     QAction* m_run_action = nullptr;
     QAction* m_cancel_action = nullptr;
@@ -98,6 +107,7 @@ private:
     std::vector<std::string> m_errors;
     std::vector<std::string> m_notes;
     std::vector<std::pair<FigureRequest, QSize>> m_figures_written;
+    QString m_last_figure_dir;  // File > Export figure… starts where the last one went
 };
 
 }  // namespace attnlab

@@ -105,10 +105,27 @@ TEST(CommandLine, ParsesTheScriptableOptions) {
     EXPECT_EQ(o.session_file, "s.db");
 }
 
+TEST(CommandLine, FiguresInPngSvgPdfWithDpiAndDiffRuns) {
+    const ParsedCommandLine p = parseCommandLine(
+        args({"--run", "--export-figure", "timeline:t.svg", "--export-figure", "diff:d.PDF", "--figure-dpi", "300",
+              "--diff-runs", "0:2"}));
+    ASSERT_TRUE(p.is_ok) << p.error;
+    ASSERT_EQ(p.options.figures.size(), 2u);
+    EXPECT_EQ(p.options.figures[0].view, "timeline");
+    EXPECT_EQ(p.options.figures[1].view, "diff");
+    EXPECT_DOUBLE_EQ(p.options.figure_dpi, 300);
+    EXPECT_EQ(p.options.diff_run_a, 0);
+    EXPECT_EQ(p.options.diff_run_b, 2);
+    auto error = [](std::initializer_list<const char*> list) { return parseCommandLine(args(list)).error; };
+    EXPECT_NE(error({"--run", "--export-figure", "attention:x.jpg"}).find("not a .png, .svg or .pdf"), std::string::npos);
+    EXPECT_NE(error({"--run", "--figure-dpi", "5"}).find("--figure-dpi"), std::string::npos);
+    EXPECT_NE(error({"--run", "--diff-runs", "1"}).find("A:B"), std::string::npos);
+}
+
 TEST(CommandLine, RejectsWhatItCannotDo) {
     auto error = [](std::initializer_list<const char*> list) { return parseCommandLine(args(list)).error; };
     EXPECT_NE(error({"--prompt", "a", "--task", "needle"}).find("at most one"), std::string::npos);
-    EXPECT_NE(error({"--run", "--export-figure", "timeline:x.png"}).find("unknown view 'timeline'"), std::string::npos);
+    EXPECT_NE(error({"--run", "--export-figure", "nosuch:x.png"}).find("unknown view 'nosuch'"), std::string::npos);
     EXPECT_NE(error({"--export-figure", "attention:x.png"}).find("add --run"), std::string::npos);
     EXPECT_NE(error({"--run", "--export-figure", "attention"}).find("VIEW:FILE.png"), std::string::npos);
     EXPECT_NE(error({"--head", "1"}).find("LAYER:HEAD"), std::string::npos);

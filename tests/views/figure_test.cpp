@@ -329,6 +329,8 @@ TEST(FigureExport, HeadGridSvgHasOneCellPerHead) {
     for (const QString& f : svg.rect_fills)
         if (expected.count(f)) actual.insert(f);
     EXPECT_EQ(actual, expected);
+    ASSERT_TRUE(writeFigure(figure, tempPath(QStringLiteral("grid.png")), FigureOptions{}, &error));
+    EXPECT_EQ(QImage(tempPath(QStringLiteral("grid.png"))).size(), FigureOptions{}.size);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,6 +507,8 @@ TEST(Diff, SvgHasDivergingColourBarCellsAndKlBars) {
     EXPECT_TRUE(fills.count(colorName(diverging(1))) || fills.count(colorName(diverging(-1))));
     // The largest KL change (token 2, +0.5 nats) is a full-height red bar.
     EXPECT_TRUE(fills.count(colorName(diverging(1))));
+    ASSERT_TRUE(writeFigure(figure, tempPath(QStringLiteral("diff.png")), FigureOptions{}, &error));
+    EXPECT_EQ(QImage(tempPath(QStringLiteral("diff.png"))).size(), FigureOptions{}.size);
 }
 
 }  // namespace

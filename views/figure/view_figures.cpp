@@ -347,6 +347,7 @@ void TimelineFigure::paintBody(QPainter& p, const QRectF& area, const FigureStyl
     const double row_w = labelsWidth(rows, rowLabel, area.width() * 0.2, style);
     const double col_h = labelsWidth(cols, colLabel, area.height() * 0.2, style);
     const GridLayout g = layoutGrid(area, rows, cols, row_w, col_h, right, top, false, style);
+    m_plot = g.plot;
     paintCells(p, g.plot, m_model.image(), kvStateColor(KvState::NotWritten), toQColor(kvStateColor(KvState::NotWritten)),
                true, style);
     paintFrame(p, g.plot, style);
@@ -417,6 +418,7 @@ void DiffFigure::paintBody(QPainter& p, const QRectF& area, const FigureStyle& s
     const double row_w = labelsWidth(m->rows, rowLabel, top_area.width() * 0.22, style);
     const double col_h = labelsWidth(m->cols, colLabel, top_area.height() * 0.2, style);
     const GridLayout g = layoutGrid(top_area, m->rows, m->cols, row_w, col_h, right, 0, true, style);
+    m_plot = g.plot;
     paintCells(p, g.plot, m_model.image(), kDiffFutureColor, toQColor(kDiffFutureColor), false, style);
     paintFrame(p, g.plot, style);
     paintRowLabels(p, g.plot, m->rows, rowLabel, row_w, style);
@@ -467,6 +469,51 @@ void DiffFigure::paintBody(QPainter& p, const QRectF& area, const FigureStyle& s
                   Qt::AlignRight | Qt::AlignVCenter, qs(text), style.dim_text, style.font_px * 0.85);
     }
     paintColumnLabels(p, plot, n, tokLabel, tok_h, style);
+}
+
+namespace {
+
+std::optional<std::pair<int64_t, int64_t>> gridCell(const QRectF& plot, int64_t rows, int64_t cols, const QPointF& pt) {
+    if (rows <= 0 || cols <= 0 || plot.isEmpty() || !plot.contains(pt)) return std::nullopt;
+    const auto r = static_cast<int64_t>((pt.y() - plot.top()) / plot.height() * double(rows));
+    const auto c = static_cast<int64_t>((pt.x() - plot.left()) / plot.width() * double(cols));
+    return std::make_pair(std::clamp<int64_t>(r, 0, rows - 1), std::clamp<int64_t>(c, 0, cols - 1));
+}
+
+}  // namespace
+
+std::optional<std::pair<int64_t, int64_t>> TimelineFigure::cellAt(const QPointF& point) const {
+    return gridCell(m_plot, m_model.rows(), m_model.positions(), point);
+}
+
+QString TimelineFigure::describe(int64_t row, int64_t position) const {
+    const TimelineRowSummary s = m_model.summary(row);
+    return QStringLiteral("%1 · position %2 \"%3\"%4\n%5\n%6 entries alive (%7 selected), %8 evicted here")
+        .arg(qs(m_model.rowLabel(row)))
+        .arg(position)
+        .arg(qs(displayToken(m_model.tokenAt(position))))
+        .arg(position >= m_model.promptTokens() ? QStringLiteral(" (generated)") : QString())
+        .arg(QString::fromLatin1(kvStateName(m_model.state(row, position))))
+        .arg(s.alive)
+        .arg(s.selected)
+        .arg(s.evicted);
+}
+
+std::optional<std::pair<int64_t, int64_t>> DiffFigure::cellAt(const QPointF& point) const {
+    return gridCell(m_plot, m_model.rows(), m_model.cols(), point);
+}
+
+QString DiffFigure::describe(int64_t row, int64_t col) const {
+    const AttentionMatrix* m = m_model.matrix();
+    if (!m) return QString();
+    const int64_t q = positionAt(m->query_positions, row), k = positionAt(m->key_positions, col);
+    if (m_model.isFuture(row, col)) return QStringLiteral("query %1, key %2: masked (the key comes later)").arg(q).arg(k);
+    return QStringLiteral("query %1 \"%2\"\nkey %3 \"%4\"\nB − A = %5")
+        .arg(q)
+        .arg(tokenLabel(m_model.data(), q).section(QLatin1Char(' '), 1))
+        .arg(k)
+        .arg(tokenLabel(m_model.data(), k).section(QLatin1Char(' '), 1))
+        .arg(double(m_model.delta(row, col)), 0, 'f', 6);
 }
 
 }  // namespace attnlab

@@ -2,9 +2,13 @@
 // Each keeps a reference to its model, which must outlive it.
 #pragma once
 
+#include <QPointF>
+#include <QRectF>
 #include <QString>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "views/figure/figure.h"
 
@@ -55,9 +59,13 @@ public:
     QString caption() const override;
     QString emptyReason() const override;
     void paintBody(QPainter& p, const QRectF& area, const FigureStyle& style) const override;
+    // (row, position) under a point of the last paint, for hover text on screen.
+    std::optional<std::pair<int64_t, int64_t>> cellAt(const QPointF& point) const;
+    QString describe(int64_t row, int64_t position) const;
 
 private:
     const TimelineModel& m_model;
+    mutable QRectF m_plot;
 };
 
 // B - A of attention (diverging map) over B - A of per-token KL from full.
@@ -68,9 +76,13 @@ public:
     QString caption() const override;
     QString emptyReason() const override;
     void paintBody(QPainter& p, const QRectF& area, const FigureStyle& style) const override;
+    // (row, col) of the attention difference under a point of the last paint.
+    std::optional<std::pair<int64_t, int64_t>> cellAt(const QPointF& point) const;
+    QString describe(int64_t row, int64_t col) const;
 
 private:
     const DiffModel& m_model;
+    mutable QRectF m_plot;
 };
 
 }  // namespace attnlab
