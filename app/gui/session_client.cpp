@@ -4,6 +4,7 @@
 #include <QMetaObject>
 #include <QStandardPaths>
 #include <filesystem>
+#include <map>
 
 #include "app/gui/engine_thread.h"
 
@@ -19,6 +20,9 @@ struct SessionClient::State {
     std::string path;
     std::string open_error;  // why `store` is empty
     std::unique_ptr<SessionStore> store;
+    // Runs saved from this window that store their own attention matrices, by fingerprint: a later
+    // comparison on the same prompt (a Live re-run) points at them instead of storing them again.
+    std::map<uint64_t, int64_t> capture_owners;
 
     SessionListing list() {
         SessionListing listing;
@@ -59,6 +63,7 @@ void SessionClient::open(const std::string& path) {
     State* state = m_state.get();
     m_thread->submit("", [this, state, path] {
         state->store.reset();
+        state->capture_owners.clear();
         state->path = path;
         state->open_error.clear();
         try {
@@ -106,7 +111,21 @@ void SessionClient::save(std::shared_ptr<const std::vector<RunRecord>> records) 
             } else if (!state->store) {
                 outcome.error = state->path.empty() ? "no session file is open" : state->open_error;
             } else {
-                for (const RunRecord& run : *records) {
+                for (const RunRecord& original : *records) {
+                    const uint64_t fingerprint = captureFingerprint(original);
+                    RunRecord shared;
+                    const RunRecord* to_save = &original;
+                    auto owner = fingerprint ? state->capture_owners.find(fingerprint) : state->capture_owners.end();
+                    if (owner != state->capture_owners.end()) {
+                        // Same fingerprint: compare the bytes before trusting it.
+                        auto stored = state->store->loadRun(owner->second, true);
+                        if (stored && sameStoredCaptures(original, *stored)) {
+                            shared = original;
+                            shareCapturesWithRun(shared, owner->second);
+                            to_save = &shared;
+                        }
+                    }
+                    const RunRecord& run = *to_save;
                     auto id = state->store->saveRun(run);
                     if (!id) {
                         outcome.error = "run '" + run.strategy + "': " + firstLine(id.error());
@@ -116,6 +135,7 @@ void SessionClient::save(std::shared_ptr<const std::vector<RunRecord>> records) 
                         break;
                     }
                     outcome.run_ids.push_back(*id);
+                    if (fingerprint && to_save == &original) state->capture_owners[fingerprint] = *id;
                 }
                 outcome.is_ok = outcome.error.empty();
             }

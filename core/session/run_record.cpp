@@ -395,6 +395,58 @@ Result<std::vector<int64_t>> saveRunsToSession(const std::string& path, const st
     return ids;
 }
 
+namespace {
+
+bool isCaptureBlob(const BlobRecord& b) { return b.name.rfind("attn_l", 0) == 0 || b.name == "view_captures"; }
+
+bool storesOwnCaptures(const RunRecord& record) {
+    for (const BlobRecord& b : record.blobs)
+        if (b.name.rfind("attn_l", 0) == 0) return true;
+    return false;
+}
+
+}  // namespace
+
+uint64_t captureFingerprint(const RunRecord& record) {
+    if (!storesOwnCaptures(record)) return 0;
+    uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+    auto mix = [&](const uint8_t* p, size_t n) {
+        for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    };
+    for (const BlobRecord& b : record.blobs) {
+        if (!isCaptureBlob(b)) continue;
+        mix(reinterpret_cast<const uint8_t*>(b.name.data()), b.name.size());
+        mix(reinterpret_cast<const uint8_t*>(b.shape.data()), b.shape.size() * sizeof(int64_t));
+        mix(b.bytes.data(), b.bytes.size());
+    }
+    return h == 0 ? 1 : h;
+}
+
+bool sameStoredCaptures(const RunRecord& a, const RunRecord& b) {
+    std::vector<const BlobRecord*> x, y;
+    for (const BlobRecord& blob : a.blobs)
+        if (isCaptureBlob(blob)) x.push_back(&blob);
+    for (const BlobRecord& blob : b.blobs)
+        if (isCaptureBlob(blob)) y.push_back(&blob);
+    if (x.size() != y.size() || x.empty()) return false;
+    auto byName = [](const BlobRecord* l, const BlobRecord* r) { return l->name < r->name; };
+    std::sort(x.begin(), x.end(), byName);
+    std::sort(y.begin(), y.end(), byName);
+    for (size_t i = 0; i < x.size(); ++i)
+        if (x[i]->name != y[i]->name || x[i]->dtype != y[i]->dtype || x[i]->shape != y[i]->shape ||
+            x[i]->bytes != y[i]->bytes)
+            return false;
+    return true;
+}
+
+void shareCapturesWithRun(RunRecord& record, int64_t owner_run_id) {
+    std::vector<BlobRecord> kept;
+    for (BlobRecord& b : record.blobs)
+        if (!isCaptureBlob(b)) kept.push_back(std::move(b));
+    record.blobs = std::move(kept);
+    record.blobs.push_back(jsonBlob("view_captures", Json{{"matrices", Json::array()}, {"shared_with_run", owner_run_id}}));
+}
+
 Result<std::vector<SessionEntry>> listSessionEntries(SessionStore& store) {
     using R = Result<std::vector<SessionEntry>>;
     auto ids = store.runIds();
@@ -518,7 +570,26 @@ Result<SavedComparison> loadSavedComparison(SessionStore& store, int64_t run_id)
             col.view.prompt_tokens = idTexts(run->prompt_ids);
             col.view.output_tokens = idTexts(run->output_ids);
         }
-        if (index->is_object()) {
+        if (index->is_object() && index->contains("shared_with_run")) {
+            // The matrices of an earlier comparison on the same prompt.
+            int64_t owner_id = 0;
+            try {
+                owner_id = index->at("shared_with_run").get<int64_t>();
+            } catch (const Json::exception&) {
+                return R::fail(where + ": view_captures is malformed (shared_with_run)");
+            }
+            auto owner = store.loadRun(owner_id, true);
+            if (!owner)
+                return R::fail(where + ": its attention matrices are stored with run " + std::to_string(owner_id) +
+                               ", which cannot be read: " + firstLine(owner.error()));
+            auto owner_index = blobJson(*owner, "view_captures");
+            if (!owner_index) return R::fail(owner_index.error());
+            if (!owner_index->is_object() || owner_index->contains("shared_with_run") ||
+                owner_index->contains("shared_with_column"))
+                return R::fail(where + ": run " + std::to_string(owner_id) + " does not hold the attention matrices it should");
+            Status read = readCaptures(*owner, *owner_index, &col.view.captures);
+            if (!read.isOk()) return R::fail(read.error());
+        } else if (index->is_object()) {
             const bool shared = index->contains("shared_with_column");
             if (shared && i == 0) return R::fail(where + ": column 0 cannot share another column's attention");
             Status read = shared ? Status::ok() : readCaptures(*run, *index, &col.view.captures);

@@ -74,6 +74,16 @@ RunRecord generationRecord(const RecordContext& context, const std::string& prom
 // line naming what was not saved (and how many were). The records are not consumed.
 Result<std::vector<int64_t>> saveRunsToSession(const std::string& path, const std::vector<RunRecord>& runs);
 
+// Attention matrices repeat across comparisons of the same prompt (Live re-runs change a parameter,
+// not the prefill): a record can point at an earlier run of the session that stores the same ones.
+// Fingerprint of the matrices a record stores itself (its attn_* blobs and view_captures), 0 if none.
+uint64_t captureFingerprint(const RunRecord& record);
+// True when both store the same matrices (names, shapes, positions, bytes).
+bool sameStoredCaptures(const RunRecord& a, const RunRecord& b);
+// Drops the matrices `record` stores and points its view_captures at run `owner_run_id` instead
+// ({"shared_with_run": id}); the owner must keep them (runs are never deleted by the app).
+void shareCapturesWithRun(RunRecord& record, int64_t owner_run_id);
+
 // ---- reading back ---------------------------------------------------------------------------------
 
 // One column of a saved comparison, as the app shows it again.

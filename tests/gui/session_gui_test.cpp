@@ -100,6 +100,20 @@ TEST(SessionBrowser, AutosavesListsAndReopensTheSameSnapshot) {
     EXPECT_EQ(list->topLevelItem(1)->text(4), QStringLiteral("full, streaming"));
     EXPECT_EQ(list->topLevelItem(1)->childCount(), 2);
 
+    {  // "sea" has the same attention as "sky": stored once, with run 1.
+        SessionOpenOptions read_only;
+        read_only.read_only = true;
+        auto store = SessionStore::open(path, read_only);
+        ASSERT_TRUE(store) << store.error();
+        auto sea = store->loadRun(3, false);
+        ASSERT_TRUE(sea) << sea.error();
+        for (const BlobRecord& b : sea->blobs) EXPECT_NE(b.name.rfind("attn_l", 0), 0u) << b.name;
+        auto sky = store->loadRun(1, false);
+        ASSERT_TRUE(sky);
+        EXPECT_TRUE(std::any_of(sky->blobs.begin(), sky->blobs.end(),
+                                [](const BlobRecord& b) { return b.name == "attn_l0_h1"; }));
+    }
+
     std::shared_ptr<const ComparisonData> reopened;
     QObject::connect(&browser, &SessionBrowser::runReopened,
                      [&](std::shared_ptr<const ComparisonData> d, const QString&) { reopened = d; });

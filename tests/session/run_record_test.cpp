@@ -236,6 +236,44 @@ TEST(RunRecord, SharedCapturesReopenInEveryColumn) {
     EXPECT_EQ(saved->columns[1].view.captures[5].probs, f.views[0].captures[5].probs);
 }
 
+TEST(RunRecord, LaterComparisonsCanPointAtAnEarlierRunsMatrices) {
+    test::TempDir dir;
+    const std::string path = dir.file("s.attnlab");
+    Fixture f = makeFixture();
+    const auto first = comparisonRecords(f.context, f.input, f.runs, {}, 32, &f.views);
+    auto second = comparisonRecords(f.context, f.input, f.runs, {}, 32, &f.views);
+    EXPECT_NE(captureFingerprint(first[0]), 0u);
+    EXPECT_EQ(captureFingerprint(first[0]), captureFingerprint(second[0]));
+    EXPECT_EQ(captureFingerprint(first[1]), 0u);  // shares column 0's
+    EXPECT_TRUE(sameStoredCaptures(first[0], second[0]));
+    Fixture g = makeFixture(true);
+    g.views[0].captures[2].probs[0] = 0.75f;
+    const auto different = comparisonRecords(g.context, g.input, g.runs, {}, 32, &g.views);
+    EXPECT_NE(captureFingerprint(different[0]), captureFingerprint(first[0]));
+    EXPECT_FALSE(sameStoredCaptures(different[0], first[0]));
+
+    auto ids = saveRunsToSession(path, first);
+    ASSERT_TRUE(ids) << ids.error();
+    shareCapturesWithRun(second[0], (*ids)[0]);
+    EXPECT_EQ(blob(second[0], "attn_l0_h0"), nullptr);
+    auto ids2 = saveRunsToSession(path, second);
+    ASSERT_TRUE(ids2) << ids2.error();
+    auto store = SessionStore::open(path);
+    ASSERT_TRUE(store);
+    auto saved = loadSavedComparison(*store, (*ids2)[1]);
+    ASSERT_TRUE(saved) << saved.error();
+    ASSERT_EQ(saved->columns.size(), 2u);
+    for (const SavedColumn& c : saved->columns) {
+        ASSERT_EQ(c.view.captures.size(), f.views[0].captures.size());
+        EXPECT_EQ(c.view.captures[7].probs, f.views[0].captures[7].probs);
+    }
+    // The owner gone (deleted by hand): a clear error naming both runs.
+    ASSERT_TRUE(store->deleteRun((*ids)[0]).isOk());
+    auto orphan = loadSavedComparison(*store, (*ids2)[0]);
+    ASSERT_FALSE(orphan);
+    EXPECT_NE(orphan.error().find("run " + std::to_string((*ids)[0])), std::string::npos) << orphan.error();
+}
+
 TEST(RunRecord, RunsWithoutViewDataReopenWithTokenIds) {
     test::TempDir dir;
     const std::string path = dir.file("s.attnlab");
