@@ -42,7 +42,8 @@ constexpr const char* kUsage = R"(usage:
   attnlab-cli strategies [--json]
   attnlab-cli calibrate --model DIR --strategy duo|razor [--device ...] [--dtype ...] [--json]
   attnlab-cli run --model DIR --strategy SPEC [--strategy SPEC ...]
-                  (--task needle:length=N,depth=D[,seed=S] | --prompt TEXT | --prompt-file F)
+                  (--task needle:length=N,depth=D[,seed=S] | --task mqar[:pairs=P,queries=Q,seed=S]
+                   | --task heldout[:length=N,seed=S] | --prompt TEXT | --prompt-file F)
                   [--max-new-tokens N] [--include-full] [--device ...] [--dtype ...]
                   [--session FILE] [--json]
   attnlab-cli sessions FILE [--json]
