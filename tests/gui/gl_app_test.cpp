@@ -16,6 +16,8 @@
 #include <QPlainTextEdit>
 #include <QTextCursor>
 #include <QProcess>
+#include <QStandardPaths>
+#include <QXmlStreamReader>
 #include <QTest>
 #include <cmath>
 #include <cstdlib>
@@ -120,16 +122,64 @@ void expectMatchesSnapshot(const QString& actual_path, const QString& name) {
     }
 }
 
+// The app's SVG and PDF exports hold what a paper figure needs (the fast figure tests check the
+// renderer in detail on synthetic data; this checks the app's path on a real run).
+void expectVectorFigures(const QString& timeline_svg, const QString& diff_pdf, const QString& attention_pdf) {
+    QFile svg(timeline_svg);
+    ASSERT_TRUE(svg.open(QIODevice::ReadOnly)) << timeline_svg.toStdString();
+    QXmlStreamReader xml(&svg);
+    QStringList texts;
+    int rects = 0;
+    while (!xml.atEnd()) {
+        xml.readNext();
+        if (xml.isStartElement() && xml.name() == QLatin1String("rect")) ++rects;
+        if (xml.isStartElement() && xml.name() == QLatin1String("text")) texts << xml.readElementText().trimmed();
+    }
+    EXPECT_FALSE(xml.hasError()) << xml.errorString().toStdString();
+    const QString all = texts.join(QLatin1Char('\n'));
+    EXPECT_TRUE(all.contains(QStringLiteral("KV cache · streaming:"))) << all.toStdString();
+    for (const char* label : {"prefill", "step 0", "alive", "evicted at this step", "token position"})
+        EXPECT_TRUE(texts.contains(QLatin1String(label))) << label;
+    EXPECT_GT(rects, 20);
+    const QString pdftotext = QStandardPaths::findExecutable(QStringLiteral("pdftotext"));
+    if (pdftotext.isEmpty()) {
+        ADD_FAILURE() << "pdftotext (poppler-utils) not found";
+        return;
+    }
+    for (const QString& pdf : {diff_pdf, attention_pdf}) {
+        QProcess p;
+        p.start(pdftotext, {pdf, QStringLiteral("-")});
+        ASSERT_TRUE(p.waitForFinished(20000));
+        const QString text = QString::fromUtf8(p.readAllStandardOutput());
+        EXPECT_TRUE(text.contains(pdf == diff_pdf ? QStringLiteral("attention (streaming:") : QStringLiteral("Attention · full")))
+            << pdf.toStdString() << ":\n" << text.toStdString();
+        EXPECT_TRUE(text.contains(QStringLiteral("key token"))) << pdf.toStdString();
+        EXPECT_TRUE(text.contains(QStringLiteral("strategy")) || text.contains(QStringLiteral("A = full")));
+    }
+    QProcess info;
+    info.start(QStandardPaths::findExecutable(QStringLiteral("pdfinfo")), {attention_pdf});
+    ASSERT_TRUE(info.waitForFinished(20000));
+    // 640x480 at 96 per inch = 480 x 360 pt.
+    EXPECT_TRUE(QString::fromUtf8(info.readAllStandardOutput()).contains(QStringLiteral("480 x 360 pts")));
+}
+
 TEST(App, RunsFullAndStreamingAndExportsFigures) {
     QDir().mkpath(kOutDir);
     const QString attention = kOutDir + QStringLiteral("/attention.png");
     const QString mask = kOutDir + QStringLiteral("/mask.png");
     const QString window = kOutDir + QStringLiteral("/window.png");
-    for (const QString& f : {attention, mask, window}) QFile::remove(f);
+    // Vector figures of the new views and of the attention view, through the same renderer.
+    const QString timeline_svg = kOutDir + QStringLiteral("/timeline.svg");
+    const QString diff_pdf = kOutDir + QStringLiteral("/diff.pdf");
+    const QString attention_pdf = kOutDir + QStringLiteral("/attention.pdf");
+    for (const QString& f : {attention, mask, window, timeline_svg, diff_pdf, attention_pdf}) QFile::remove(f);
     const AppRun r = runApp({QStringLiteral("--strategy"), QStringLiteral("full"), QStringLiteral("--strategy"),
                              QStringLiteral("streaming"), QStringLiteral("--run"), QStringLiteral("--export-figure"),
                              QStringLiteral("attention:") + attention, QStringLiteral("--export-figure"),
-                             QStringLiteral("mask:") + mask, QStringLiteral("--figure-size"),
+                             QStringLiteral("mask:") + mask, QStringLiteral("--export-figure"),
+                             QStringLiteral("timeline:") + timeline_svg, QStringLiteral("--export-figure"),
+                             QStringLiteral("diff:") + diff_pdf, QStringLiteral("--export-figure"),
+                             QStringLiteral("attention:") + attention_pdf, QStringLiteral("--figure-size"),
                              QStringLiteral("640x480"), QStringLiteral("--screenshot"), window,
                              QStringLiteral("--quit-when-done")});
     ASSERT_TRUE(r.is_finished) << "the app did not quit";
@@ -152,8 +202,9 @@ TEST(App, RunsFullAndStreamingAndExportsFigures) {
     EXPECT_TRUE(s["views"]["attention"].get<bool>());
     EXPECT_TRUE(s["views"]["mask"].get<bool>());
     EXPECT_TRUE(s["views"]["mask_has_kept_set"].get<bool>());
-    ASSERT_EQ(s["figures"].size(), 2u);
+    ASSERT_EQ(s["figures"].size(), 5u) << s.dump();
     EXPECT_EQ(s["figures"][0]["width"], 640);
+    expectVectorFigures(timeline_svg, diff_pdf, attention_pdf);
 
     const std::string model = QFileInfo(QString::fromStdString(s["model"]["dir"].get<std::string>())).fileName().toStdString();
     expectMatchesSnapshot(attention, QString::fromStdString("attention_" + model + ".png"));

@@ -146,7 +146,7 @@ namespace {
 // Which rows/columns get a label: every k-th when cells are smaller than the text.
 int64_t labelStride(double cell, double font) {
     if (cell <= 0) return 1;
-    return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(font * 1.05 / cell)));
+    return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(font * 1.2 / cell)));
 }
 
 QString elided(const QString& text, double width, const QFont& font) {

@@ -170,9 +170,13 @@ void MatrixFigure::paintBody(QPainter& p, const QRectF& area, const FigureStyle&
                                                             {QColor(170, 55, 55), QStringLiteral("evicted key")}}
                                                       : std::vector<std::pair<QColor, QString>>{},
                                             style);
-        paintText(p, QRectF(area.left(), area.top() + (show_mask ? legend_h : 0), area.width(), style.font_px * 1.5),
-                  Qt::AlignLeft | Qt::AlignVCenter, text, style.text, style.font_px * 0.9);
-        top = (show_mask ? legend_h : 0) + style.font_px * 1.6 + (show_mask ? 10 : 0);
+        const double px = style.font_px * 0.9;
+        const double y = area.top() + (show_mask ? legend_h : 0);
+        const QRectF used = QFontMetricsF(figureFont(px)).boundingRect(QRectF(area.left(), y, area.width(), px * 6),
+                                                                       Qt::TextWordWrap | Qt::AlignLeft, text);
+        paintText(p, QRectF(area.left(), y, area.width(), used.height() + 2), Qt::TextWordWrap | Qt::AlignLeft, text,
+                  style.text, px);
+        top = (y - area.top()) + used.height() + style.font_px * 0.4 + (show_mask ? 10 : 0);
     }
     const double right = 14 + colorBarExtent(ticks, style);
     const double row_w = labelsWidth(m->rows, rowLabel, area.width() * 0.22, style);
