@@ -12,6 +12,7 @@
 #include <QTreeWidget>
 #include <nlohmann/json.hpp>
 
+#include "app/gui/command_line.h"
 #include "app/gui/session_browser.h"
 #include "app/gui/session_client.h"
 #include "app/gui/strategy_panel.h"
@@ -183,6 +184,32 @@ TEST(SessionBrowser, DamagedSessionIsShownAndRunsAreKeptForARetry) {
     EXPECT_TRUE(saves[1]);
     EXPECT_EQ(browser.unsavedRuns(), 0);
     EXPECT_EQ(browser.summary()["run_ids"].size(), 2u);
+}
+
+QStringList appArgs(std::initializer_list<const char*> list) {
+    QStringList out{QStringLiteral("attnlab")};
+    for (const char* a : list) out << QString::fromUtf8(a);
+    return out;
+}
+
+TEST(CommandLine, OpenRunAndSession) {
+    const ParsedCommandLine p =
+        parseCommandLine(appArgs({"--session", "s.attnlab", "--open-run", "7", "--export-figure", "mask:m.png"}));
+    ASSERT_TRUE(p.is_ok) << p.error;
+    EXPECT_EQ(p.options.open_run, 7);
+    EXPECT_EQ(p.options.session_file, "s.attnlab");
+    EXPECT_FALSE(p.options.is_run);
+    auto error = [](std::initializer_list<const char*> list) { return parseCommandLine(appArgs(list)).error; };
+    EXPECT_NE(error({"--open-run", "x"}).find("run id"), std::string::npos);
+    EXPECT_NE(error({"--open-run", "0"}).find("run id"), std::string::npos);
+    EXPECT_NE(error({"--run", "--open-run", "3"}).find("at most one"), std::string::npos);
+    EXPECT_NE(error({"--export-figure", "attention:a.png"}).find("--open-run"), std::string::npos);
+    // QApplication takes --session out of its arguments; it is read from argv first.
+    const char* argv[] = {"attnlab", "--run", "--session", "a.attnlab", "--session=b.attnlab", "-session", "c.attnlab"};
+    EXPECT_EQ(sessionFromRawArguments(3, argv), "");
+    EXPECT_EQ(sessionFromRawArguments(4, argv), "a.attnlab");
+    EXPECT_EQ(sessionFromRawArguments(5, argv), "b.attnlab");
+    EXPECT_EQ(sessionFromRawArguments(7, argv), "c.attnlab");
 }
 
 StrategyCatalog presetCatalog() {
