@@ -18,7 +18,7 @@ namespace attnlab {
 namespace {
 
 // Viewers anti-alias the edges of abutting rectangles into faint seams; cells overlap by this much.
-constexpr double kSeamOverlap = 0.35;
+constexpr double kSeamOverlap = 0.5;
 
 QColor mix(const QColor& a, const QColor& b, double t) {
     return QColor::fromRgbF(float(a.redF() + (b.redF() - a.redF()) * t), float(a.greenF() + (b.greenF() - a.greenF()) * t),
@@ -90,6 +90,9 @@ void paintCells(QPainter& p, const QRectF& plot, const RgbaImage& image, Rgba8 h
     if (image.isEmpty()) return;
     auto same = [](Rgba8 a, Rgba8 b) { return a.r == b.r && a.g == b.g && a.b == b.b && a.a == b.a; };
     p.save();
+    // Axis-aligned cells: no anti-aliasing, so a raster has no seams between them (vector viewers
+    // anti-alias by themselves; the overlap below covers that).
+    p.setRenderHint(QPainter::Antialiasing, false);
     p.setPen(Qt::NoPen);
     p.setBrush(fill);
     p.drawRect(plot);
