@@ -29,7 +29,7 @@ if [[ $TINY == 1 ]]; then
     TRAIN_ARGS=(--tiny --steps 60 --batch 16 --minutes 0.5 --samples 3 --eval-every 30)
     RESAMPLES=100
 else
-    N_TRAIN=${OAT_TRAIN_DISPLAYS:-24000}; N_VAL=1000; N_LAYOUT=600; N_TARGET=500; N_LARGE=500
+    N_TRAIN=${OAT_TRAIN_DISPLAYS:-40000}; N_VAL=1000; N_LAYOUT=600; N_TARGET=500; N_LARGE=500
     TRAIN_ARGS=(--steps ${OAT_STEPS:-12000} --batch ${OAT_BATCH:-128} --minutes ${OAT_MINUTES:-4.5} --samples 10
                 --eval-every 500)
     RESAMPLES=1000
@@ -66,9 +66,29 @@ for src in core/vision/oat/*.cpp core/vision/oat/tools/oat_data.cpp; do
     pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-g++ -o "$WORK/oat-data" "$WORK"/obj/*.o -L"$CV_LIB" -lopencv_imgproc -lopencv_core -lpthread
-if [[ -n "${OAT_BUILD_LOCK:-}" ]]; then flock -u 9; fi
+# With the carried .debs, link OpenCV statically: the shared libopencv_core pulls in LAPACK, whose
+# libgfortran is not among the .debs. Fall back to the shared libraries (plus Debian's blas/lapack
+# alternative folders) if the static link fails.
 TOOL="$WORK/oat-data"
+linked=0
+if [[ "$CV_LIB" != /usr/lib/x86_64-linux-gnu ]]; then
+    # OpenCV's static core references three GLX functions from its OpenGL interop, which the tool
+    # never calls; stand-ins keep libGLX (and its libX11) out of the link.
+    printf '%s\n' 'void* glXGetCurrentContext(void) { return 0; }' 'void* glXGetCurrentDisplay(void) { return 0; }' \
+        'void* glXGetProcAddressARB(const unsigned char* name) { (void)name; return 0; }' > "$WORK/glx_stub.c"
+    gcc -O2 -c "$WORK/glx_stub.c" -o "$WORK/glx_stub.o"
+    if g++ -o "$TOOL" "$WORK"/obj/*.o "$WORK/glx_stub.o" "$CV_LIB/libopencv_imgproc.a" "$CV_LIB/libopencv_core.a" \
+        -L"$CV_LIB" -l:libtbb.so.12 -l:libz.so.1 -ldl -lpthread; then
+        linked=1
+        say "linked OpenCV statically"
+    fi
+    export LD_LIBRARY_PATH="$CV_LIB/blas:$CV_LIB/lapack:$LD_LIBRARY_PATH"
+fi
+if [[ $linked == 0 ]]; then
+    g++ -o "$TOOL" "$WORK"/obj/*.o -L"$CV_LIB" -lopencv_imgproc -lopencv_core -lpthread
+fi
+if [[ -n "${OAT_BUILD_LOCK:-}" ]]; then flock -u 9; fi
+"$TOOL" sanity --per-cell 1 > /dev/null || { say "the data tool does not run (see the loader error above)"; exit 1; }
 say "tool built"
 
 # 3. Data.
@@ -83,8 +103,11 @@ echo "## simulator sanity statistics" >> "$LOG"
 
 # 4. Training (time-boxed inside train.py; it saves weights when time runs out or on SIGTERM).
 say "training"
-"$PY" assets/models/oat/recipe/train.py --data "$DATA" --out "$WORK/run" "${TRAIN_ARGS[@]}" 2>&1 | tee -a "$LOG"
-cp "$WORK/run/model.safetensors" "$WORK/run/config.json" "$WORK/run/metrics.json" "$WORK/run/parity.safetensors" "$OUT/"
+"$PY" assets/models/oat/recipe/train.py --data "$DATA" --out "$WORK/run" "${TRAIN_ARGS[@]}" 2>&1 | tee -a "$LOG" ||
+    say "train.py exited with an error (see above); keeping what it wrote"
+for f in model.safetensors config.json metrics.json parity.safetensors; do
+    if [[ -f "$WORK/run/$f" ]]; then cp "$WORK/run/$f" "$OUT/"; else say "train.py left no $f"; fi
+done
 say "weights copied"
 
 # 5. Scores against the simulated subjects, with baselines, ceiling and bootstrap intervals.
@@ -98,7 +121,8 @@ for split in test_layout test_target test_large; do
         pred="$WORK/run/preds_${split}_${mode}.npy"
         [[ -f "$pred" ]] || { say "missing $pred"; continue; }
         "$TOOL" eval --split "$split" --count "$n" --pred "$pred" --name "oat-lite ($mode)" --resamples $RESAMPLES \
-            --json "$WORK/results/${split}_${mode}.json" --md "$WORK/results/${split}_${mode}.md" > /dev/null
+            --json "$WORK/results/${split}_${mode}.json" --md "$WORK/results/${split}_${mode}.md" > /dev/null ||
+            { say "eval of $pred failed"; continue; }
         { echo "#### model decoding: $mode"; cat "$WORK/results/${split}_${mode}.md"; } >> "$OUT/results.md"
         [[ $first == 1 ]] || echo "," >> "$WORK/results.json"
         cat "$WORK/results/${split}_${mode}.json" >> "$WORK/results.json"
@@ -108,5 +132,5 @@ done
 echo "]" >> "$WORK/results.json"
 cp "$WORK/results.json" "$OUT/results.json"
 cat "$OUT/results.md" | tee -a "$LOG" > /dev/null
-tar -czf "$OUT/preds.tar.gz" -C "$WORK/run" $(cd "$WORK/run" && ls preds_*.npy) -C "$WORK" results
+tar -czf "$OUT/preds.tar.gz" -C "$WORK/run" $(cd "$WORK/run" && ls preds_*.npy 2>/dev/null) -C "$WORK" results || say "tar failed"
 say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
