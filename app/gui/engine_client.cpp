@@ -266,13 +266,33 @@ void EngineClient::run(const RunRequest& request) {
             context.started_unix_ms = started_ms;
             context.ended_unix_ms = nowUnixMs();
             for (const StrategyInfo& s : state->registry->list()) context.strategy_origins[s.name] = s.origin;
+            // The session keeps every captured layer while one column's matrices fit in
+            // kSessionCaptureBytes, else the layer on screen only, else none (the run is still saved).
+            auto bytesOf = [](const std::vector<AttentionMatrix>& ms, int64_t layer) {
+                int64_t bytes = 0;
+                for (const AttentionMatrix& m : ms)
+                    if (layer < 0 || m.layer == layer) bytes += m.rows * m.cols * int64_t(sizeof(float));
+                return bytes;
+            };
+            const std::vector<AttentionMatrix> none;
+            const auto& first = ordered.empty() ? none : ordered.front().result.captures;
+            const int64_t keep_layer = bytesOf(first, -1) <= kSessionCaptureBytes      ? -1
+                                       : bytesOf(first, focus) <= kSessionCaptureBytes ? focus
+                                                                                       : -2;
+            if (keep_layer == focus) outcome.capture_note += (outcome.capture_note.empty() ? "" : "; ") +
+                                                            std::string("session keeps layer ") + std::to_string(focus) +
+                                                            "'s attention only";
+            if (keep_layer == -2 && !first.empty())
+                outcome.capture_note += (outcome.capture_note.empty() ? "" : "; ") +
+                                        std::string("attention too large to keep in the session");
             std::vector<RunViewData> views;
             for (const StrategyRun& r : ordered) {
                 RunViewData v;
                 v.prompt_tokens = data->prompt_tokens;
                 v.output_tokens = tokenTexts(model.tokenizer(), r.result.output_ids);
                 v.reference_tokens = data->reference_tokens;
-                v.captures = r.result.captures;
+                for (const AttentionMatrix& m : r.result.captures)
+                    if (keep_layer == -1 || m.layer == keep_layer) v.captures.push_back(m);
                 views.push_back(std::move(v));
             }
             outcome.records = std::make_shared<const std::vector<RunRecord>>(comparisonRecords(

@@ -106,6 +106,9 @@ private:
 // Exact prefill attention of every layer costs rows x cols x 4 bytes per head; above this many
 // bytes for a whole comparison only the focus layer is captured.
 constexpr int64_t kCaptureBudgetBytes = int64_t(768) << 20;
+// Raw bytes of one column's attention matrices the session keeps per comparison (zlib roughly halves
+// them): above it only the focus layer, above that none.
+constexpr int64_t kSessionCaptureBytes = int64_t(96) << 20;
 
 // The bundled demo model, or the parity fixture that stands in until it lands.
 std::string defaultModelDir(const std::string& exe_path);
