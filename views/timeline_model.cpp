@@ -93,7 +93,11 @@ void TimelineModel::refresh() {
         m_has_trace = true;
     }
     m_prompt = static_cast<int64_t>(m_data->prompt_tokens.size());
-    const int64_t steps = std::max(run->decode_tokens, last_step + 1);
+    // Decode step s feeds output token s back in, so the last generated token is never written to
+    // the cache: at most outputs - 1 steps (a reopened session may count every output as decoded).
+    int64_t fed = run->decode_tokens;
+    if (!run->output_tokens.empty()) fed = std::min<int64_t>(fed, static_cast<int64_t>(run->output_tokens.size()) - 1);
+    const int64_t steps = std::max<int64_t>(std::max<int64_t>(fed, 0), last_step + 1);
     m_rows = 1 + steps;
     m_cols = m_prompt + steps;
     if (m_cols <= 0) return;
@@ -113,15 +117,20 @@ void TimelineModel::refresh() {
                 std::vector<uint8_t> kept(static_cast<size_t>(m_cols), 0);
                 for (int64_t p : d->kept_positions)
                     if (inRange(p)) kept[static_cast<size_t>(p)] = 1;
+                bool dropped = false;
                 for (int64_t p = 0; p < m_cols; ++p) {
                     const auto i = static_cast<size_t>(p);
                     if (alive[i] && !kept[i]) {
                         alive[i] = 0;
                         evicted_now[i] = 1;
-                    } else if (kept[i] && !d->scores.empty()) {
-                        selected_now[i] = 1;
+                        dropped = true;
                     }
                 }
+                // A decision that dropped entries chose the ones it kept (scores are not needed:
+                // sessions do not store them, and a reopened run must draw the same figure).
+                if (dropped)
+                    for (int64_t p = 0; p < m_cols; ++p)
+                        if (kept[static_cast<size_t>(p)] && alive[static_cast<size_t>(p)]) selected_now[static_cast<size_t>(p)] = 1;
             }
             for (const HeadDecision* d : it->second) {
                 if (!startsWith(d->stage, "select")) continue;

@@ -5,8 +5,9 @@
 // Rows: row 0 is the prefill (after its compression), row s + 1 is decode step s, which writes
 // position prompt + s. Columns: positions 0 .. prompt + decode steps - 1.
 // - a "compress_*" decision sets the head's cache to its kept positions; what was alive and is not
-//   kept is evicted in that row (and gone after it). A compress decision that carries scores is a
-//   score-based selection (SnapKV): its kept entries are shown as selected in that row.
+//   kept is evicted in that row (and gone after it), and when it dropped anything its kept entries
+//   are shown as selected in that row (SnapKV's one-shot selection by score, StreamingLLM's sinks
+//   and window by position); a decision that keeps everything (a retrieval head) selects nothing.
 // - a "select*" decision (decode-time selection: the step reads only some live entries) marks its
 //   positions as selected in that row; the cache itself is unchanged.
 // - an EvictionEvent evicts its positions in that row (StreamingLLM's window sliding).

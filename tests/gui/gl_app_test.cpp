@@ -226,10 +226,14 @@ TEST(App, AutosavesEveryRunAndReopensItWithoutRecomputing) {
     removeSession(session);
     const QString fresh_attention = kOutDir + QStringLiteral("/fresh_attention.png");
     const QString fresh_mask = kOutDir + QStringLiteral("/fresh_mask.png");
+    const QString fresh_timeline = kOutDir + QStringLiteral("/fresh_timeline.png");
+    const QString fresh_diff = kOutDir + QStringLiteral("/fresh_diff.png");
     const AppRun first = runApp({QStringLiteral("--session"), session, QStringLiteral("--strategy"), QStringLiteral("full"),
                                  QStringLiteral("--strategy"), QStringLiteral("streaming"), QStringLiteral("--run"),
                                  QStringLiteral("--export-figure"), QStringLiteral("attention:") + fresh_attention,
                                  QStringLiteral("--export-figure"), QStringLiteral("mask:") + fresh_mask,
+                                 QStringLiteral("--export-figure"), QStringLiteral("timeline:") + fresh_timeline,
+                                 QStringLiteral("--export-figure"), QStringLiteral("diff:") + fresh_diff,
                                  QStringLiteral("--figure-size"), QStringLiteral("480x360"),
                                  QStringLiteral("--quit-when-done")});
     ASSERT_TRUE(first.is_finished);
@@ -253,11 +257,15 @@ TEST(App, AutosavesEveryRunAndReopensItWithoutRecomputing) {
 
     const QString attention = kOutDir + QStringLiteral("/reopened_attention.png");
     const QString mask = kOutDir + QStringLiteral("/reopened_mask.png");
+    const QString timeline = kOutDir + QStringLiteral("/reopened_timeline.png");
+    const QString diff = kOutDir + QStringLiteral("/reopened_diff.png");
     const int64_t streaming_id = saved["run_ids"][1].get<int64_t>();
     const AppRun again = runApp({QStringLiteral("--session"), session, QStringLiteral("--open-run"),
                                  QString::number(streaming_id), QStringLiteral("--export-figure"),
                                  QStringLiteral("attention:") + attention, QStringLiteral("--export-figure"),
-                                 QStringLiteral("mask:") + mask, QStringLiteral("--figure-size"),
+                                 QStringLiteral("mask:") + mask, QStringLiteral("--export-figure"),
+                                 QStringLiteral("timeline:") + timeline, QStringLiteral("--export-figure"),
+                                 QStringLiteral("diff:") + diff, QStringLiteral("--figure-size"),
                                  QStringLiteral("480x360"), QStringLiteral("--quit-when-done")});
     ASSERT_TRUE(again.is_finished);
     ASSERT_EQ(again.exit_code, 0) << again.stderr_text.toStdString() << again.summary.dump();
@@ -271,7 +279,8 @@ TEST(App, AutosavesEveryRunAndReopensItWithoutRecomputing) {
     EXPECT_TRUE(s["views"]["mask"].get<bool>());
     EXPECT_TRUE(s["views"]["mask_has_kept_set"].get<bool>());
     EXPECT_EQ(s["session"]["run_ids"].size(), 0u) << "reopening saved something";
-    for (const auto& [a, b] : {std::pair{fresh_attention, attention}, std::pair{fresh_mask, mask}}) {
+    for (const auto& [a, b] : {std::pair{fresh_attention, attention}, std::pair{fresh_mask, mask},
+                               std::pair{fresh_timeline, timeline}, std::pair{fresh_diff, diff}}) {
         const QImage x(a), y(b);
         ASSERT_FALSE(x.isNull());
         ASSERT_FALSE(y.isNull());

@@ -284,8 +284,8 @@ TEST(Timeline, ReplaysPrefillSelectionAndDecodeEvictions) {
     ASSERT_EQ(t.positions(), 8);  // 6 prompt + 2 decode writes
     using S = KvState;
     const std::vector<std::vector<S>> expected = {
-        // prefill keeps {0, 4, 5}: 1-3 evicted there
-        {S::Alive, S::Evicted, S::Evicted, S::Evicted, S::Alive, S::Alive, S::NotWritten, S::NotWritten},
+        // prefill keeps {0, 4, 5}: 1-3 evicted there, the kept ones selected
+        {S::Selected, S::Evicted, S::Evicted, S::Evicted, S::Selected, S::Selected, S::NotWritten, S::NotWritten},
         // step 0 writes 6 and evicts 4
         {S::Alive, S::Gone, S::Gone, S::Gone, S::Evicted, S::Alive, S::Alive, S::NotWritten},
         // step 1 writes 7 and evicts 5
@@ -303,11 +303,27 @@ TEST(Timeline, ReplaysPrefillSelectionAndDecodeEvictions) {
     EXPECT_EQ(t.image().at(4, 1).r, kvStateColor(S::Evicted).r);
 }
 
-TEST(Timeline, ScoredSelectionAndDecodeTimeSelectionShowAsSelected) {
+TEST(Timeline, TheLastGeneratedTokenIsNeverWritten) {
+    auto d = sampleData();
+    d->runs[0].decode_tokens = 3;  // as a reopened session may count it: every output token
+    TimelineModel t;
+    t.setData(d);
+    t.select(0, 0, 0);
+    EXPECT_EQ(t.rows(), 3);  // prefill + 2 steps for 3 outputs
+    EXPECT_EQ(t.positions(), 8);
+}
+
+TEST(Timeline, CompressionAndDecodeTimeSelectionShowAsSelected) {
     auto d = sampleData();
     RunData& run = d->runs[1];
     run.trace.evictions.clear();
-    for (HeadDecision& dec : run.trace.decisions) dec.scores = {0.1f, 0, 0, 0, 0.5f, 0.4f};  // SnapKV-like
+    HeadDecision keep_all;  // a retrieval head's decision keeps everything: nothing is selected
+    keep_all.layer = 1;
+    keep_all.kv_head = 0;
+    keep_all.stage = "compress_prefill";
+    keep_all.kept_positions = {0, 1, 2, 3, 4, 5};
+    for (HeadDecision& dec : run.trace.decisions)
+        if (dec.layer == 1 && dec.kv_head == 0) dec = keep_all;
     HeadDecision pick;  // a decode-time selection reading only position 0 and 6 at step 1
     pick.layer = 0;
     pick.kv_head = 0;
@@ -325,6 +341,9 @@ TEST(Timeline, ScoredSelectionAndDecodeTimeSelectionShowAsSelected) {
     EXPECT_EQ(t.state(2, 6), KvState::Selected);
     EXPECT_EQ(t.state(2, 4), KvState::Alive);
     EXPECT_EQ(t.summary(2).selected, 2);
+    t.select(1, 1, 0);
+    EXPECT_EQ(t.state(0, 3), KvState::Alive);
+    EXPECT_EQ(t.summary(0).selected, 0);
 }
 
 TEST(Timeline, FullAttentionKeepsEverythingAndTheFigureSaysSo) {
