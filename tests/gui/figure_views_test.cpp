@@ -33,6 +33,8 @@ TEST(TimelineView, FollowsDataAndHeadAndDescribesTheCellUnderTheMouse) {
     ASSERT_NE(canvas, nullptr);
     const QImage shot = canvas->grab().toImage();  // paints, which lays the plot out
     ASSERT_FALSE(shot.isNull());
+    if (!qEnvironmentVariableIsEmpty("ATTNLAB_FIGURE_TEST_OUT"))  // to look at it
+        shot.save(qEnvironmentVariable("ATTNLAB_FIGURE_TEST_OUT") + QStringLiteral("/timeline_widget.png"));
     // Somewhere in the plot: the cell of (step 0, position 4) is "evicted at this step".
     bool found = false;
     for (int y = 0; y < shot.height() && !found; y += 3) {

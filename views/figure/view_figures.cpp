@@ -352,8 +352,10 @@ void TimelineFigure::paintBody(QPainter& p, const QRectF& area, const FigureStyl
     const double col_h = labelsWidth(cols, colLabel, area.height() * 0.2, style);
     const GridLayout g = layoutGrid(area, rows, cols, row_w, col_h, right, top, false, style);
     m_plot = g.plot;
-    paintCells(p, g.plot, m_model.image(), kvStateColor(KvState::NotWritten), toQColor(kvStateColor(KvState::NotWritten)),
-               true, style);
+    // Positions not written yet take the background's tone (near white on paper, dark on screen).
+    const QColor not_written = style.background.lightness() > 128 ? toQColor(kvStateColor(KvState::NotWritten))
+                                                                  : style.background.lighter(135);
+    paintCells(p, g.plot, m_model.image(), kvStateColor(KvState::NotWritten), not_written, true, style);
     paintFrame(p, g.plot, style);
     // The prompt / generated boundary.
     if (m_model.promptTokens() > 0 && m_model.promptTokens() < cols) {
