@@ -9,7 +9,6 @@
 #include "app/gui/engine_thread.h"
 #include "core/engine/compare.h"
 #include "core/session/run_record.h"
-#include "core/strategy/calibration.h"
 #include "core/tasks/tasks.h"
 
 namespace attnlab {
@@ -20,7 +19,6 @@ struct EngineClient::State {
     std::unique_ptr<StrategyRegistry> registry;
     std::shared_ptr<Model> model;
     std::string model_dir;
-    std::string content_hash;  // of model_dir, for the session records; empty if unreadable
 };
 
 namespace {
@@ -103,12 +101,10 @@ void EngineClient::loadModel(const std::string& dir, const LoadOptions& options)
         try {
             state->model.reset();  // free the old weights first
             state->model_dir.clear();
-            state->content_hash.clear();
             auto model = Model::open(dir, options);
             if (model) {
                 state->model = *model;
                 state->model_dir = dir;
-                if (auto hash = modelContentHash(dir)) state->content_hash = "fnv1a64:" + *hash;
                 snap.is_ok = true;
                 snap.info = state->model->info();
             } else {
@@ -260,7 +256,7 @@ void EngineClient::run(const RunRequest& request) {
             // Session records first (they copy the captures), then the snapshot takes them over.
             RecordContext context;
             context.model = info;
-            context.content_hash = state->content_hash;
+            // content_hash: filled in by the session thread (hashing a big checkpoint takes seconds).
             context.attnlab_version = attnlabVersion();
             context.libtorch_version = libtorchVersion();
             context.started_unix_ms = started_ms;

@@ -196,8 +196,13 @@ void SessionBrowser::onSaved(const SaveOutcome& outcome) {
         return;
     }
     m_last_save_error = outcome.error;
-    // Columns already saved stay saved; the record keeps the whole comparison for the retry.
-    if (records) m_failed.push_back(records);
+    // Columns already saved stay saved (they are answered in order): the retry saves the rest.
+    if (records && outcome.run_ids.size() < records->size()) {
+        if (!outcome.run_ids.empty())
+            records = std::make_shared<const std::vector<RunRecord>>(records->begin() + outcome.run_ids.size(),
+                                                                     records->end());
+        m_failed.push_back(records);
+    }
     m_retry->setVisible(true);
     const QString message = tr("Not saved to %1: %2 — the results on screen are kept; \"Save again\" retries.")
                                 .arg(QString::fromStdString(outcome.path.empty() ? m_path : outcome.path),

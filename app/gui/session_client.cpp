@@ -7,6 +7,7 @@
 #include <map>
 
 #include "app/gui/engine_thread.h"
+#include "core/strategy/calibration.h"
 
 namespace attnlab {
 
@@ -23,6 +24,15 @@ struct SessionClient::State {
     // Runs saved from this window that store their own attention matrices, by fingerprint: a later
     // comparison on the same prompt (a Live re-run) points at them instead of storing them again.
     std::map<uint64_t, int64_t> capture_owners;
+    std::map<std::string, std::string> model_hashes;  // checkpoint dir -> "fnv1a64:..." ("" if unreadable)
+
+    // The model's content hash, computed here once per checkpoint rather than on the engine thread.
+    const std::string& modelHash(const std::string& dir) {
+        auto it = model_hashes.find(dir);
+        if (it != model_hashes.end()) return it->second;
+        auto hash = modelContentHash(dir);
+        return model_hashes[dir] = hash ? "fnv1a64:" + *hash : std::string();
+    }
 
     SessionListing list() {
         SessionListing listing;
@@ -115,6 +125,7 @@ void SessionClient::save(std::shared_ptr<const std::vector<RunRecord>> records) 
                     const uint64_t fingerprint = captureFingerprint(original);
                     RunRecord shared;
                     const RunRecord* to_save = &original;
+                    bool is_capture_shared = false;
                     auto owner = fingerprint ? state->capture_owners.find(fingerprint) : state->capture_owners.end();
                     if (owner != state->capture_owners.end()) {
                         // Same fingerprint: compare the bytes before trusting it.
@@ -122,6 +133,15 @@ void SessionClient::save(std::shared_ptr<const std::vector<RunRecord>> records) 
                         if (stored && sameStoredCaptures(original, *stored)) {
                             shared = original;
                             shareCapturesWithRun(shared, owner->second);
+                            to_save = &shared;
+                            is_capture_shared = true;
+                        }
+                    }
+                    if (!to_save->model.path.empty() && to_save->model.content_hash.empty()) {
+                        const std::string& hash = state->modelHash(to_save->model.path);
+                        if (!hash.empty()) {
+                            if (to_save == &original) shared = original;
+                            shared.model.content_hash = hash;
                             to_save = &shared;
                         }
                     }
@@ -135,7 +155,7 @@ void SessionClient::save(std::shared_ptr<const std::vector<RunRecord>> records) 
                         break;
                     }
                     outcome.run_ids.push_back(*id);
-                    if (fingerprint && to_save == &original) state->capture_owners[fingerprint] = *id;
+                    if (fingerprint && !is_capture_shared) state->capture_owners[fingerprint] = *id;
                 }
                 outcome.is_ok = outcome.error.empty();
             }

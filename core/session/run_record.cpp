@@ -503,12 +503,24 @@ Result<SavedComparison> loadSavedComparison(SessionStore& store, int64_t run_id)
     std::vector<int64_t> near;
     for (int64_t c = 0; c < parsed->columns; ++c) near.push_back(run_id - parsed->column + c);
     collect(near);
-    if (int64_t(found.size()) != parsed->columns) {
+    auto distinctColumns = [&] {
+        std::set<int64_t> columns;
+        for (const auto& f : found) columns.insert(f.first);
+        return static_cast<int64_t>(columns.size());
+    };
+    if (distinctColumns() != parsed->columns) {
         auto ids = store.runIds();
         if (!ids) return R::fail(ids.error());
         collect(*ids);
     }
     std::sort(found.begin(), found.end());
+    // A column saved twice (a retried save): the newest copy.
+    std::vector<std::pair<int64_t, int64_t>> unique;
+    for (const auto& f : found) {
+        if (!unique.empty() && unique.back().first == f.first) unique.back() = f;
+        else unique.push_back(f);
+    }
+    found = std::move(unique);
 
     SavedComparison out;
     out.key = parsed->key;

@@ -251,6 +251,10 @@ TEST(App, AutosavesEveryRunAndReopensItWithoutRecomputing) {
         ASSERT_EQ(entries->size(), 1u);
         EXPECT_TRUE(entries->front().has_view_data);
         EXPECT_EQ(entries->front().strategies.size(), 2u);
+        auto models = store->listModels();  // hashed on the session thread, not at load
+        ASSERT_TRUE(models) << models.error();
+        ASSERT_EQ(models->size(), 1u);
+        EXPECT_EQ(models->front().content_hash.rfind("fnv1a64:", 0), 0u) << models->front().content_hash;
         std::printf("session with one full+streaming comparison: %lld bytes\n",
                     static_cast<long long>(QFileInfo(session).size() + QFileInfo(session + QStringLiteral("-wal")).size()));
     }

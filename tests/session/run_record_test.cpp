@@ -274,6 +274,25 @@ TEST(RunRecord, LaterComparisonsCanPointAtAnEarlierRunsMatrices) {
     EXPECT_NE(orphan.error().find("run " + std::to_string((*ids)[0])), std::string::npos) << orphan.error();
 }
 
+TEST(RunRecord, AColumnSavedTwiceReopensOnce) {
+    test::TempDir dir;
+    const std::string path = dir.file("s.attnlab");
+    Fixture f = makeFixture();
+    const auto records = comparisonRecords(f.context, f.input, f.runs, {}, 32, &f.views);
+    auto ids = saveRunsToSession(path, records);
+    ASSERT_TRUE(ids) << ids.error();
+    auto again = saveRunsToSession(path, {records[1]});  // a retried save of column 1
+    ASSERT_TRUE(again) << again.error();
+    auto store = SessionStore::open(path);
+    for (int64_t id : {(*ids)[0], (*ids)[1], (*again)[0]}) {
+        auto saved = loadSavedComparison(*store, id);
+        ASSERT_TRUE(saved) << saved.error();
+        ASSERT_EQ(saved->columns.size(), 2u) << "from run " << id;
+        EXPECT_EQ(saved->columns[0].spec, "full");
+        EXPECT_EQ(saved->columns[1].spec, "streaming:budget=4,sink=1");
+    }
+}
+
 TEST(RunRecord, RunsWithoutViewDataReopenWithTokenIds) {
     test::TempDir dir;
     const std::string path = dir.file("s.attnlab");
