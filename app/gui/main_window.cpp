@@ -171,7 +171,8 @@ void MainWindow::buildUi() {
 }
 
 void MainWindow::start() {
-    m_sessions->openSession(m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file);
+    m_sessions->openSession(m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file,
+                            m_options.open_run <= 0);
     if (!m_options.prompt.empty()) m_input_panel->setPrompt(QString::fromStdString(m_options.prompt));
     if (!m_options.task_spec.empty()) {
         std::string error;

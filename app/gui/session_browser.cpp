@@ -91,14 +91,14 @@ SessionBrowser::SessionBrowser(QWidget* parent) : QWidget(parent) {
             [this] { m_reopen->setEnabled(m_is_session_ok && !m_list->selectedItems().isEmpty()); });
 }
 
-void SessionBrowser::openSession(const std::string& path) {
+void SessionBrowser::openSession(const std::string& path, bool create_if_missing) {
     m_path = path;
     m_is_session_ok = false;
     m_path_label->setText(QString::fromStdString(path));
     m_path_label->setToolTip(QString::fromStdString(path));
     m_status->setStyleSheet(QString());
     m_status->setText(tr("Opening…"));
-    m_client->open(path);
+    m_client->open(path, create_if_missing);
 }
 
 void SessionBrowser::saveRun(std::shared_ptr<const std::vector<RunRecord>> records) {

@@ -24,7 +24,8 @@ class SessionBrowser : public QWidget {
 public:
     explicit SessionBrowser(QWidget* parent = nullptr);
 
-    void openSession(const std::string& path);
+    // create_if_missing false: a missing file is an error (--open-run must not create one).
+    void openSession(const std::string& path, bool create_if_missing = true);
     // Autosave of one finished comparison.
     void saveRun(std::shared_ptr<const std::vector<RunRecord>> records);
     void reopenRun(int64_t run_id);

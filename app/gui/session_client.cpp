@@ -69,9 +69,9 @@ SessionClient::~SessionClient() {
     m_thread->wait();
 }
 
-void SessionClient::open(const std::string& path) {
+void SessionClient::open(const std::string& path, bool create_if_missing) {
     State* state = m_state.get();
-    m_thread->submit("", [this, state, path] {
+    m_thread->submit("", [this, state, path, create_if_missing] {
         state->store.reset();
         state->capture_owners.clear();
         state->path = path;
@@ -79,9 +79,9 @@ void SessionClient::open(const std::string& path) {
         try {
             std::error_code ec;
             const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-            if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+            if (!parent.empty() && create_if_missing) std::filesystem::create_directories(parent, ec);
             SessionOpenOptions options;
-            options.create_if_missing = true;
+            options.create_if_missing = create_if_missing;
             auto store = SessionStore::open(path, options);
             if (store) {
                 state->store = std::make_unique<SessionStore>(std::move(*store));

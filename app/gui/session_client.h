@@ -50,7 +50,7 @@ public:
     // Opens (creating it when missing) the session file; answers with sessionListed. A file that
     // cannot be opened (damaged, foreign, newer) is reported and left untouched; saves then fail
     // with that reason until another file is opened.
-    void open(const std::string& path);
+    void open(const std::string& path, bool create_if_missing = true);
     void refresh();
     // Saves one comparison's records (never dropped, even when several are queued); answers with saved.
     void save(std::shared_ptr<const std::vector<RunRecord>> records);

@@ -300,6 +300,15 @@ TEST(App, AutosavesEveryRunAndReopensItWithoutRecomputing) {
     ASSERT_TRUE(missing.is_finished);
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.summary["errors"].dump().find("999"), std::string::npos) << missing.summary.dump();
+    // A session file that does not exist is an error, and --open-run does not create it.
+    const QString nowhere = kOutDir + QStringLiteral("/no-such-session.attnlab");
+    removeSession(nowhere);
+    const AppRun absent = runApp({QStringLiteral("--session"), nowhere, QStringLiteral("--open-run"), QStringLiteral("1"),
+                                  QStringLiteral("--quit-when-done")});
+    ASSERT_TRUE(absent.is_finished);
+    EXPECT_EQ(absent.exit_code, 1);
+    EXPECT_NE(absent.summary["errors"].dump().find("no such session file"), std::string::npos) << absent.summary.dump();
+    EXPECT_FALSE(QFileInfo::exists(nowhere));
 }
 
 // A damaged session file: the window says so, the run still shows, the file is not touched.
