@@ -62,6 +62,11 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     const QCommandLineOption dpi(QStringLiteral("figure-dpi"),
                                  QStringLiteral("PNG resolution (96); SVG and PDF keep their size in inches."),
                                  QStringLiteral("N"));
+    const QCommandLineOption vector_cells(
+        QStringLiteral("figure-vector-cells"),
+        QStringLiteral("SVG/PDF heatmaps with at most N drawn cells are one rectangle per cell, larger ones one "
+                       "embedded image (40000; 0: always an image)."),
+        QStringLiteral("N"));
     const QCommandLineOption diff_runs(QStringLiteral("diff-runs"),
                                        QStringLiteral("Runs the diff view compares, B minus A, by their order in the "
                                                       "comparison from 0 (default: first and last)."),
@@ -70,7 +75,7 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
                                         QStringLiteral("When done, save a picture of the whole window."),
                                         QStringLiteral("FILE.png"));
     for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &open_run, &figure, &quit, &head, &tokens,
-                          &device, &dtype, &size, &dpi, &diff_runs, &screenshot})
+                          &device, &dtype, &size, &dpi, &vector_cells, &diff_runs, &screenshot})
         p.addOption(*o);
     parsed.help = p.helpText().toStdString();
 
@@ -138,6 +143,13 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
         o.figure_dpi = p.value(dpi).toDouble(&is_number);
         if (!is_number || o.figure_dpi < 10 || o.figure_dpi > 2400)
             return fail(QStringLiteral("--figure-dpi needs a number between 10 and 2400, got '%1'").arg(p.value(dpi)));
+    }
+    if (p.isSet(vector_cells)) {
+        int64_t n = -1;
+        if (!parseInt(p.value(vector_cells), n) || n < 0 || n > 100000000)
+            return fail(QStringLiteral("--figure-vector-cells needs a number of cells (0 or more), got '%1'")
+                            .arg(p.value(vector_cells)));
+        o.figure_vector_cells = static_cast<int>(n);
     }
     if (p.isSet(diff_runs)) {
         const QStringList parts = p.value(diff_runs).split(QLatin1Char(':'));

@@ -2,7 +2,7 @@
 //   attnlab [--model DIR] [--session FILE] [--prompt TEXT | --task SPEC] [--strategy SPEC]...
 //           [--run | --open-run ID] [--export-figure VIEW:FILE.{png,svg,pdf}]... [--quit-when-done]
 // plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --figure-dpi N,
-// --diff-runs A:B, --screenshot FILE.
+// --figure-vector-cells N, --diff-runs A:B, --screenshot FILE.
 #pragma once
 
 #include <QSize>
@@ -34,6 +34,7 @@ struct AppOptions {
     std::string dtype;
     QSize figure_size{900, 700};  // figure layout in 1/96 inch; a PNG has figure_size * figure_dpi / 96 pixels
     double figure_dpi = 96;
+    int figure_vector_cells = 40000;  // heatmaps with more drawn cells go into SVG/PDF as one image
     int diff_run_a = -1;  // --diff-runs A:B (comparison order, from 0); -1: first and last run
     int diff_run_b = -1;
     std::string screenshot_file;

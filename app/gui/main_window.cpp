@@ -390,6 +390,7 @@ void MainWindow::exportFigures() {
     FigureOptions options;
     options.size = m_options.figure_size;
     options.dpi = m_options.figure_dpi;
+    options.max_vector_cells = m_options.figure_vector_cells;
     for (const FigureRequest& f : m_options.figures) {
         QString error;
         QSize size;
@@ -409,6 +410,7 @@ void MainWindow::showExportDialog() {
     FigureOptions defaults;
     defaults.size = m_options.figure_size;
     defaults.dpi = m_options.figure_dpi;
+    defaults.max_vector_cells = m_options.figure_vector_cells;
     const QString dir = m_last_figure_dir.isEmpty() ? QDir::homePath() : m_last_figure_dir;
     FigureExportDialog dialog(views, QStringLiteral("attention"), defaults, QDir(dir).filePath(QStringLiteral("attention.pdf")),
                               this);

@@ -108,7 +108,7 @@ TEST(CommandLine, ParsesTheScriptableOptions) {
 TEST(CommandLine, FiguresInPngSvgPdfWithDpiAndDiffRuns) {
     const ParsedCommandLine p = parseCommandLine(
         args({"--run", "--export-figure", "timeline:t.svg", "--export-figure", "diff:d.PDF", "--figure-dpi", "300",
-              "--diff-runs", "0:2"}));
+              "--diff-runs", "0:2", "--figure-vector-cells", "0"}));
     ASSERT_TRUE(p.is_ok) << p.error;
     ASSERT_EQ(p.options.figures.size(), 2u);
     EXPECT_EQ(p.options.figures[0].view, "timeline");
@@ -116,6 +116,7 @@ TEST(CommandLine, FiguresInPngSvgPdfWithDpiAndDiffRuns) {
     EXPECT_DOUBLE_EQ(p.options.figure_dpi, 300);
     EXPECT_EQ(p.options.diff_run_a, 0);
     EXPECT_EQ(p.options.diff_run_b, 2);
+    EXPECT_EQ(p.options.figure_vector_cells, 0);
     auto error = [](std::initializer_list<const char*> list) { return parseCommandLine(args(list)).error; };
     EXPECT_NE(error({"--run", "--export-figure", "attention:x.jpg"}).find("not a .png, .svg or .pdf"), std::string::npos);
     EXPECT_NE(error({"--run", "--figure-dpi", "5"}).find("--figure-dpi"), std::string::npos);

@@ -51,6 +51,12 @@ FigureExportDialog::FigureExportDialog(const QStringList& views, const QString& 
     m_dpi->setValue(defaults.dpi);
     m_dpi->setToolTip(tr("PNG resolution; SVG and PDF are vector and keep the size in inches"));
     form->addRow(tr("PNG DPI"), m_dpi);
+    m_vector_cells = new QSpinBox(this);
+    m_vector_cells->setRange(0, 100000000);
+    m_vector_cells->setSingleStep(10000);
+    m_vector_cells->setValue(defaults.max_vector_cells);
+    m_vector_cells->setToolTip(tr("SVG/PDF heatmaps with more drawn cells are embedded as one image"));
+    form->addRow(tr("Vector cells up to"), m_vector_cells);
     m_caption = new QCheckBox(tr("Caption with the run spec"), this);
     m_caption->setChecked(defaults.show_caption);
     form->addRow(QString(), m_caption);
@@ -78,6 +84,7 @@ FigureOptions FigureExportDialog::options() const {
     FigureOptions o;
     o.size = QSize(m_width->value(), m_height->value());
     o.dpi = m_dpi->value();
+    o.max_vector_cells = m_vector_cells->value();
     o.show_caption = m_caption->isChecked();
     o.is_dark = m_dark->isChecked();
     return o;
@@ -97,9 +104,8 @@ void FigureExportDialog::validate() {
     } else if (*format == FigureFormat::Png) {
         m_note->setText(tr("PNG: a raster image at the DPI above."));
     } else {
-        m_note->setText(tr("%1: vector text, axes and colour bar; heatmaps up to %2 cells as vector cells.")
-                            .arg(QString::fromLatin1(figureFormatName(*format)).toUpper())
-                            .arg(FigureOptions{}.max_vector_cells));
+        m_note->setText(tr("%1: vector text, axes and colour bar; heatmaps as vector cells up to the count above.")
+                            .arg(QString::fromLatin1(figureFormatName(*format)).toUpper()));
     }
 }
 

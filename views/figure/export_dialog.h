@@ -39,6 +39,7 @@ private:
     QSpinBox* m_width = nullptr;
     QSpinBox* m_height = nullptr;
     QDoubleSpinBox* m_dpi = nullptr;
+    QSpinBox* m_vector_cells = nullptr;
     QCheckBox* m_caption = nullptr;
     QCheckBox* m_dark = nullptr;
     QLabel* m_note = nullptr;

@@ -97,7 +97,9 @@ void paintCells(QPainter& p, const QRectF& plot, const RgbaImage& image, Rgba8 h
     p.setBrush(fill);
     p.drawRect(plot);
     const double cw = plot.width() / image.width, ch = plot.height() / image.height;
-    const int64_t cells = int64_t(image.width) * int64_t(image.height);
+    int64_t cells = 0;  // cells that would be drawn one by one
+    for (int y = 0; y < image.height; ++y)
+        for (int x = 0; x < image.width; ++x) cells += same(image.at(x, y), hidden) ? 0 : 1;
     if (cells > style.max_vector_cells) {
         // One raster image; upscaled here by whole pixels so viewers that smooth it stay crisp.
         QImage img(image.width, image.height, QImage::Format_RGBA8888);

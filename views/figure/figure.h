@@ -1,7 +1,8 @@
 // Figures for papers: one QPainter renderer draws a view (title, plot, axis token labels, colour
 // bar or legend, caption with the run spec) onto any paint device, so PNG (QImage), SVG
 // (QSvgGenerator) and PDF (QPdfWriter) are the same picture. Vector where the view is vector:
-// heatmap cells are rectangles up to FigureOptions::max_vector_cells, a raster image beyond.
+// heatmap cells are rectangles up to FigureOptions::max_vector_cells drawn cells (the causal mask's
+// hidden half does not count), a raster image beyond.
 // No GL, no torch: works under QT_QPA_PLATFORM=offscreen. GUI thread (QFont needs the app).
 #pragma once
 
