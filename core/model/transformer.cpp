@@ -1,9 +1,14 @@
 #include "core/model/transformer.h"
+#if ATTNLAB_KERNELS_CUDA
+#include "kernels/decode_fused_torch.h"
+#endif
 
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
+#include <string>
 
 #include "core/util/torch_compat.h"
 
@@ -266,6 +271,9 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
 
 at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& position, at::Tensor& mask,
                                      KvCache& cache, const StaticAttention& attention) {
+#if ATTNLAB_KERNELS_CUDA
+    if (attention && fusedDecodeUsable()) return decodeStaticFused(token, position, cache, attention);
+#endif
     const ModelConfig& c = m_config;
     const bool gpt2 = c.architecture == Architecture::Gpt2;
     const int64_t group = c.num_heads / c.num_kv_heads;
@@ -300,6 +308,56 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
     }
     x = norm(x, m_final_w, m_final_b);
     return at::linear(x, m_lm_head).to(at::kFloat);
+}
+
+bool Transformer::fusedDecodeUsable() const {
+#if ATTNLAB_KERNELS_CUDA
+    const char* env = std::getenv("ATTNLAB_FUSED_DECODE");
+    if (env && std::string(env) == "0") return false;
+    const ModelConfig& c = m_config;
+    return m_device.is_cuda() && (m_dtype == at::kBFloat16 || m_dtype == at::kHalf) &&
+           c.architecture != Architecture::Gpt2 && c.activation == Activation::Silu && !m_final_b.defined() &&
+           c.head_dim % 2 == 0;
+#else
+    return false;
+#endif
+}
+
+at::Tensor Transformer::decodeStaticFused(const at::Tensor& token, const at::Tensor& position, KvCache& cache,
+                                          const StaticAttention& attention) {
+#if ATTNLAB_KERNELS_CUDA
+    const ModelConfig& c = m_config;
+    // One residual stream updated in place: each norm kernel first adds the previous block's output.
+    at::Tensor x = m_embed.index_select(0, token).contiguous();  // [1, H]
+    at::Tensor hs = at::empty_like(x);
+    at::Tensor q_rot = at::empty({c.num_heads, c.head_dim}, x.options());
+    at::Tensor delta;
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        const Layer& L = m_layers[static_cast<size_t>(i)];
+        kernels::addRmsNorm(x, delta, L.norm1_w, hs, c.norm_eps);
+        at::Tensor q = at::linear(hs, L.wq, L.bq);
+        at::Tensor k = at::linear(hs, L.wk, L.bk);
+        at::Tensor v = at::linear(hs, L.wv, L.bv);
+        LayerKv& kv = cache.layer(i);
+        at::Tensor kc = kv.denseCapacityKeys(), vc = kv.denseCapacityValues(), pc = kv.denseCapacityPositions();
+        kernels::ropeKvWrite(q, k, v, position, m_inv_freq, q_rot, kc, vc, pc);
+        at::Tensor a = attention(i, q_rot).reshape({1, c.num_heads * c.head_dim});
+        at::Tensor o = at::linear(a, L.wo, L.bo);
+        kernels::addRmsNorm(x, o, L.norm2_w, hs, c.norm_eps);
+        at::Tensor gate = at::linear(hs, L.w_gate, L.b_gate);
+        at::Tensor up = at::linear(hs, L.w_up, L.b_up);
+        kernels::siluMul(gate, up, gate);
+        delta = at::linear(gate, L.w_down, L.b_down);
+    }
+    kernels::addRmsNorm(x, delta, m_final_w, hs, c.norm_eps);
+    return at::linear(hs, m_lm_head).to(at::kFloat);
+#else
+    (void)token;
+    (void)position;
+    (void)cache;
+    (void)attention;
+    throw Error("fused decode kernels are not in this build");
+#endif
 }
 
 }  // namespace attnlab

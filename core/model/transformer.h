@@ -57,6 +57,11 @@ public:
                             const StaticAttention& attention = nullptr);
 
 private:
+    // decodeStatic with the fused decode kernels (CUDA builds, Llama family); see decode_fused.h.
+    bool fusedDecodeUsable() const;
+    at::Tensor decodeStaticFused(const at::Tensor& token, const at::Tensor& position, KvCache& cache,
+                                 const StaticAttention& attention);
+
     struct Layer {
         at::Tensor norm1_w, norm1_b, norm2_w, norm2_b;
         at::Tensor wq, wk, wv, bq, bk, bv;  // Llama family: separate projections

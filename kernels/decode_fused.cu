@@ -1,0 +1,171 @@
+// Fused decode-step kernels (see decode_fused.h). Rounding follows the ATen ops they replace: every
+// intermediate that ATen materialises in the model dtype is rounded to it here too.
+#include "kernels/decode_fused.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace attnlab::kernels {
+
+namespace {
+
+__device__ __forceinline__ float toF(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float toF(__half x) { return __half2float(x); }
+template <typename T>
+__device__ __forceinline__ T fromF(float x);
+template <>
+__device__ __forceinline__ __nv_bfloat16 fromF<__nv_bfloat16>(float x) {
+    return __float2bfloat16(x);
+}
+template <>
+__device__ __forceinline__ __half fromF<__half>(float x) {
+    return __float2half(x);
+}
+template <typename T>
+__device__ __forceinline__ float round(float x) {
+    return toF(fromF<T>(x));
+}
+
+constexpr int kNormThreads = 1024;
+
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads) addRmsNormKernel(T* x, const T* delta, const T* w, T* out, int hidden,
+                                                                 float eps) {
+    const int row = blockIdx.x;
+    T* xr = x + static_cast<int64_t>(row) * hidden;
+    const T* dr = delta ? delta + static_cast<int64_t>(row) * hidden : nullptr;
+    T* orow = out + static_cast<int64_t>(row) * hidden;
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < hidden; i += kNormThreads) {
+        float v = toF(xr[i]);
+        if (dr) {
+            v = round<T>(v + toF(dr[i]));
+            xr[i] = fromF<T>(v);
+        }
+        sum += v * v;
+    }
+    __shared__ float partial[kNormThreads / 32];
+    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float s = threadIdx.x < kNormThreads / 32 ? partial[threadIdx.x] : 0.f;
+        for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+        if (threadIdx.x == 0) partial[0] = s;
+    }
+    __syncthreads();
+    const float inv = rsqrtf(partial[0] / hidden + eps);
+    for (int i = threadIdx.x; i < hidden; i += kNormThreads) {
+        const float n = round<T>(toF(xr[i]) * inv);
+        orow[i] = fromF<T>(toF(w[i]) * n);
+    }
+}
+
+template <typename T>
+__global__ void ropeKvKernel(const T* q, const T* k, const T* v, const int64_t* position, const float* inv_freq,
+                             T* q_out, T* k_cache, T* v_cache, int64_t* pos_cache, int q_heads, int head_dim,
+                             int64_t capacity) {
+    const int head = blockIdx.x;  // [0, q_heads): query heads, then key heads
+    const int half = head_dim / 2;
+    const int i = threadIdx.x;
+    if (i >= half) return;
+    const int64_t pos = *position;
+    // ATen: freqs = float(pos) * inv_freq (float); cos/sin in float, rounded to the dtype.
+    const float angle = static_cast<float>(pos) * inv_freq[i];
+    double sd, cd;
+    sincos(static_cast<double>(angle), &sd, &cd);
+    const float c = round<T>(static_cast<float>(cd));
+    const float s = round<T>(static_cast<float>(sd));
+    const bool is_q = head < q_heads;
+    const int h = is_q ? head : head - q_heads;
+    const T* src = (is_q ? q : k) + static_cast<int64_t>(h) * head_dim;
+    const float x1 = toF(src[i]);
+    const float x2 = toF(src[i + half]);
+    // x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1); each product rounded, then the sum.
+    const T o1 = fromF<T>(round<T>(x1 * c) + round<T>(-x2 * s));
+    const T o2 = fromF<T>(round<T>(x2 * c) + round<T>(x1 * s));
+    if (is_q) {
+        q_out[static_cast<int64_t>(h) * head_dim + i] = o1;
+        q_out[static_cast<int64_t>(h) * head_dim + i + half] = o2;
+    } else {
+        T* kd = k_cache + (static_cast<int64_t>(h) * capacity + pos) * head_dim;
+        T* vd = v_cache + (static_cast<int64_t>(h) * capacity + pos) * head_dim;
+        const T* vs = v + static_cast<int64_t>(h) * head_dim;
+        kd[i] = o1;
+        kd[i + half] = o2;
+        vd[i] = vs[i];
+        vd[i + half] = vs[i + half];
+        if (h == 0 && i == 0) pos_cache[pos] = pos;
+    }
+}
+
+template <typename T>
+__global__ void siluMulKernel(const T* gate, const T* up, T* out, int64_t n) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float g = toF(gate[i]);
+    const float s = round<T>(g / (1.f + expf(-g)));
+    out[i] = fromF<T>(s * toF(up[i]));
+}
+
+std::string launchError(const char* what) {
+    const cudaError_t err = cudaGetLastError();
+    if (err == cudaSuccess) return {};
+    return std::string(what) + ": launch failed: " + cudaGetErrorString(err);
+}
+
+}  // namespace
+
+std::string fusedAddRmsNorm(ElementType dtype, void* x, const void* delta, const void* w, void* out, int rows,
+                            int hidden, float eps, void* stream) {
+    if (rows <= 0 || hidden <= 0 || !x || !w || !out) return "fused rmsnorm: bad arguments";
+    auto st = static_cast<cudaStream_t>(stream);
+    if (dtype == ElementType::kBFloat16)
+        addRmsNormKernel<__nv_bfloat16><<<rows, kNormThreads, 0, st>>>(
+            static_cast<__nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(delta),
+            static_cast<const __nv_bfloat16*>(w), static_cast<__nv_bfloat16*>(out), hidden, eps);
+    else
+        addRmsNormKernel<__half><<<rows, kNormThreads, 0, st>>>(static_cast<__half*>(x), static_cast<const __half*>(delta),
+                                                                static_cast<const __half*>(w), static_cast<__half*>(out),
+                                                                hidden, eps);
+    return launchError("fused rmsnorm");
+}
+
+std::string fusedRopeKvWrite(ElementType dtype, const void* q, const void* k, const void* v, const int64_t* position,
+                             const float* inv_freq, void* q_out, void* k_cache, void* v_cache, int64_t* pos_cache,
+                             int q_heads, int kv_heads, int head_dim, int64_t capacity, void* stream) {
+    if (head_dim <= 0 || head_dim % 2 || head_dim > 2048 || q_heads <= 0 || kv_heads <= 0)
+        return "fused rope: bad head counts or head_dim";
+    auto st = static_cast<cudaStream_t>(stream);
+    const int threads = (head_dim / 2 + 31) / 32 * 32;
+    if (dtype == ElementType::kBFloat16)
+        ropeKvKernel<__nv_bfloat16><<<q_heads + kv_heads, threads, 0, st>>>(
+            static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
+            static_cast<const __nv_bfloat16*>(v), position, inv_freq, static_cast<__nv_bfloat16*>(q_out),
+            static_cast<__nv_bfloat16*>(k_cache), static_cast<__nv_bfloat16*>(v_cache), pos_cache, q_heads, head_dim,
+            capacity);
+    else
+        ropeKvKernel<__half><<<q_heads + kv_heads, threads, 0, st>>>(
+            static_cast<const __half*>(q), static_cast<const __half*>(k), static_cast<const __half*>(v), position,
+            inv_freq, static_cast<__half*>(q_out), static_cast<__half*>(k_cache), static_cast<__half*>(v_cache),
+            pos_cache, q_heads, head_dim, capacity);
+    return launchError("fused rope");
+}
+
+std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, void* out, int64_t n, void* stream) {
+    if (n <= 0 || !gate || !up || !out) return "fused silu*mul: bad arguments";
+    auto st = static_cast<cudaStream_t>(stream);
+    const int threads = 256;
+    const unsigned blocks = static_cast<unsigned>((n + threads - 1) / threads);
+    if (dtype == ElementType::kBFloat16)
+        siluMulKernel<__nv_bfloat16><<<blocks, threads, 0, st>>>(static_cast<const __nv_bfloat16*>(gate),
+                                                                 static_cast<const __nv_bfloat16*>(up),
+                                                                 static_cast<__nv_bfloat16*>(out), n);
+    else
+        siluMulKernel<__half><<<blocks, threads, 0, st>>>(static_cast<const __half*>(gate),
+                                                          static_cast<const __half*>(up), static_cast<__half*>(out), n);
+    return launchError("fused silu*mul");
+}
+
+}  // namespace attnlab::kernels

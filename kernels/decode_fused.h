@@ -1,0 +1,31 @@
+// Small fused kernels for one decode token of the Llama family, so a CUDA-graphed decode step has
+// a few launches per layer instead of dozens (launches, not bandwidth, bound small-model decode):
+//   RMSNorm with an optional residual add in place, RoPE on q and k with the K/V cache write, and
+//   SiLU(gate) * up. Each reproduces the unfused ATen sequence's roundings (bf16/fp16 between
+//   steps, float statistics), so the result equals the eager path up to the last bit of a few
+//   transcendental evaluations. Host entry points over raw device pointers; no torch here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/sparse_decode.h"  // ElementType
+
+namespace attnlab::kernels {
+
+// rows x hidden: if delta is given, x += delta (rounded to the element type, written back);
+// then out = w * to_dtype(float(x) * rsqrt(mean(float(x)^2) + eps)).
+std::string fusedAddRmsNorm(ElementType dtype, void* x, const void* delta, const void* w, void* out, int rows,
+                            int hidden, float eps, void* stream);
+
+// q [q_heads, D], k/v [kv_heads, D] (one token); position: device int64 [1]; inv_freq [D/2] float.
+// q_out[h] = rope(q[h]); k_cache[h][pos] = rope(k[h]); v_cache[h][pos] = v[h]; pos_cache[pos] = pos.
+// Caches are [kv_heads, capacity, D] contiguous; pos_cache int64 [capacity].
+std::string fusedRopeKvWrite(ElementType dtype, const void* q, const void* k, const void* v, const int64_t* position,
+                             const float* inv_freq, void* q_out, void* k_cache, void* v_cache, int64_t* pos_cache,
+                             int q_heads, int kv_heads, int head_dim, int64_t capacity, void* stream);
+
+// out = to_dtype(float(to_dtype(silu(float(gate)))) * float(up)), n elements.
+std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, void* out, int64_t n, void* stream);
+
+}  // namespace attnlab::kernels

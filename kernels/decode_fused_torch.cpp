@@ -1,0 +1,61 @@
+#include "kernels/decode_fused_torch.h"
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <stdexcept>
+
+#include "kernels/decode_fused.h"
+
+namespace attnlab::kernels {
+
+namespace {
+
+ElementType typeOf(const at::Tensor& t) {
+    if (t.scalar_type() == at::kBFloat16) return ElementType::kBFloat16;
+    if (t.scalar_type() == at::kHalf) return ElementType::kFloat16;
+    throw std::invalid_argument("fused decode kernels: bf16 or fp16 only");
+}
+
+void* streamOf(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+
+void check(const std::string& err) {
+    if (!err.empty()) throw std::runtime_error(err);
+}
+
+}  // namespace
+
+void addRmsNorm(at::Tensor& x, const at::Tensor& delta, const at::Tensor& w, at::Tensor& out, double eps) {
+    const int hidden = static_cast<int>(x.size(-1));
+    const int rows = static_cast<int>(x.numel() / hidden);
+    if (!x.is_contiguous() || !out.is_contiguous() || !w.is_contiguous() || (delta.defined() && !delta.is_contiguous()))
+        throw std::invalid_argument("fused rmsnorm: tensors must be contiguous");
+    check(fusedAddRmsNorm(typeOf(x), x.data_ptr(), delta.defined() ? delta.data_ptr() : nullptr, w.data_ptr(),
+                          out.data_ptr(), rows, hidden, static_cast<float>(eps), streamOf(x)));
+}
+
+void ropeKvWrite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& position,
+                 const at::Tensor& inv_freq, at::Tensor& q_out, at::Tensor& k_cache, at::Tensor& v_cache,
+                 at::Tensor& pos_cache) {
+    const int64_t kv_heads = k_cache.size(0), capacity = k_cache.size(1), d = k_cache.size(2);
+    const int64_t q_heads = q.numel() / d;
+    if (!q.is_contiguous() || !k.is_contiguous() || !v.is_contiguous() || !k_cache.is_contiguous() ||
+        !v_cache.is_contiguous() || !q_out.is_contiguous())
+        throw std::invalid_argument("fused rope: tensors must be contiguous");
+    if (k.numel() != kv_heads * d || v.numel() != kv_heads * d || q_out.numel() != q.numel())
+        throw std::invalid_argument("fused rope: q/k/v sizes do not match the cache");
+    if (inv_freq.scalar_type() != at::kFloat || position.scalar_type() != at::kLong || pos_cache.scalar_type() != at::kLong)
+        throw std::invalid_argument("fused rope: inv_freq float, position and pos_cache int64");
+    check(fusedRopeKvWrite(typeOf(q), q.data_ptr(), k.data_ptr(), v.data_ptr(), position.data_ptr<int64_t>(),
+                           inv_freq.data_ptr<float>(), q_out.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
+                           pos_cache.data_ptr<int64_t>(), static_cast<int>(q_heads), static_cast<int>(kv_heads),
+                           static_cast<int>(d), capacity, streamOf(q)));
+}
+
+void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out) {
+    if (!gate.is_contiguous() || !up.is_contiguous() || !out.is_contiguous() || gate.numel() != up.numel())
+        throw std::invalid_argument("fused silu*mul: tensors must be contiguous and equal in size");
+    check(fusedSiluMul(typeOf(gate), gate.data_ptr(), up.data_ptr(), out.data_ptr(), gate.numel(), streamOf(gate)));
+}
+
+}  // namespace attnlab::kernels
