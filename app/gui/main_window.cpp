@@ -411,9 +411,15 @@ void MainWindow::showExportDialog() {
     defaults.size = m_options.figure_size;
     defaults.dpi = m_options.figure_dpi;
     defaults.max_vector_cells = m_options.figure_vector_cells;
+    // The view the user was working in is preselected.
+    QString current = QStringLiteral("attention");
+    const QWidget* focus = QApplication::focusWidget();
+    const std::pair<QWidget*, const char*> candidates[] = {
+        {m_mask, "mask"}, {m_grid, "grid"}, {m_timeline, "timeline"}, {m_diff, "diff"}};
+    for (const auto& [widget, name] : candidates)
+        if (focus && (focus == widget || widget->isAncestorOf(focus))) current = QString::fromLatin1(name);
     const QString dir = m_last_figure_dir.isEmpty() ? QDir::homePath() : m_last_figure_dir;
-    FigureExportDialog dialog(views, QStringLiteral("attention"), defaults, QDir(dir).filePath(QStringLiteral("attention.pdf")),
-                              this);
+    FigureExportDialog dialog(views, current, defaults, QDir(dir).filePath(current + QStringLiteral(".pdf")), this);
     if (dialog.exec() != QDialog::Accepted) return;
     QString error;
     QSize size;
