@@ -25,6 +25,9 @@
 #include "core/strategy/registry.h"
 #include "core/tasks/tasks.h"
 #include "core/util/files.h"
+#ifdef ATTNLAB_WITH_SCENE
+#include "app/cli/scene_command.h"
+#endif
 
 namespace {
 
@@ -552,6 +555,9 @@ int cmdExport(int argc, char** argv) {
 int main(int argc, char** argv) {
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         std::cout << kUsage;
+#ifdef ATTNLAB_WITH_SCENE
+        std::cout << attnlab::cli::sceneUsage();
+#endif
         return argc < 2 ? 2 : 0;
     }
     const std::string command = argv[1];
@@ -564,6 +570,9 @@ int main(int argc, char** argv) {
         if (command == "calibrate") return cmdCalibrate(argc, argv);
         if (command == "sessions") return cmdSessions(argc, argv);
         if (command == "export") return cmdExport(argc, argv);
+#ifdef ATTNLAB_WITH_SCENE
+        if (command == "scene") return attnlab::cli::runScene(argc, argv);
+#endif
         std::cerr << "attnlab-cli: unknown command '" << command
                   << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export)\n";
         return 2;
