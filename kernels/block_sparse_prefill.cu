@@ -12,8 +12,6 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
-#include <mutex>
-#include <set>
 
 #include "kernels/device_helpers.cuh"
 
@@ -253,13 +251,7 @@ std::string blockSparsePrefill(const BlockSparsePrefillParams& p) {
     a.causal = p.causal;
     const void* kernel = prefillKernel(p.dtype, p.head_dim);
     const size_t smem = kStages * (p.head_dim == 64 ? stageBytes<64>() : stageBytes<128>());
-    {
-        static std::mutex mutex;
-        static std::set<const void*> done;
-        std::lock_guard<std::mutex> lock(mutex);
-        if (done.insert(kernel).second)
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    }
+    allowDynamicSmem(kernel, smem);
     void* args[] = {&a};
     const dim3 grid(a.q_tiles, p.q_heads, p.batch);
     const cudaError_t err =

@@ -5,7 +5,11 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cuda_runtime.h>
+
 #include <cstdint>
+#include <mutex>
+#include <set>
 
 namespace attnlab::kernels {
 
@@ -60,6 +64,15 @@ __device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* sm
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(addr));
+}
+
+// Lifts a kernel's dynamic shared memory cap (needed above 48 KB), once per kernel. Host side.
+inline void allowDynamicSmem(const void* kernel, size_t bytes) {
+    static std::mutex mutex;
+    static std::set<const void*> done;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (done.insert(kernel).second)
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
 }
 
 }  // namespace attnlab::kernels

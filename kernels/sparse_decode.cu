@@ -17,8 +17,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
-#include <set>
 
 namespace attnlab::kernels {
 
@@ -78,6 +76,42 @@ constexpr int kStages = 4;
 template <int D>
 __host__ __device__ constexpr size_t stageBytes() {
     return 2 * 8192 + tileRows<D>() * sizeof(float);  // K tile, V tile, bias
+}
+
+// The CTA's last step, shared by both variants: merge the warps' partial softmax states, stored in
+// shared memory as m, l [kWarps][ROWS] and acc [kWarps][ROWS][D] (row = query head of the CTA),
+// into the output (one split) or into the workspace with the log-sum-exp (several splits).
+template <typename T, int D, int ROWS>
+__device__ __forceinline__ void finishCta(const Args& a, const float* sm_m, const float* sm_l, const float* sm_acc,
+                                          int gcount, int b, int q_head0, int split) {
+    const float kNegInf = -INFINITY;
+    for (int e = threadIdx.x; e < gcount * D; e += kThreads) {
+        const int h = e / D;
+        const int d = e % D;
+        float mx = kNegInf;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sm_m[w * ROWS + h]);
+        float o = 0.f;
+        float lse = kNegInf;
+        if (mx != kNegInf) {
+            float lsum = 0.f, osum = 0.f;
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) {
+                const float c = exp2f(sm_m[w * ROWS + h] - mx);
+                lsum += sm_l[w * ROWS + h] * c;
+                osum += sm_acc[(w * ROWS + h) * D + d] * c;
+            }
+            o = osum / lsum;
+            lse = mx + log2f(lsum);
+        }
+        const int64_t row = static_cast<int64_t>(b) * a.q_heads + q_head0 + h;  // (batch, query head)
+        if (a.splits == 1) {
+            storeOne(static_cast<T*>(a.out) + row * D + d, o);
+        } else {
+            a.ws_out[(row * a.splits + split) * D + d] = o;
+            if (d == 0) a.ws_lse[row * a.splits + split] = lse;
+        }
+    }
 }
 
 template <typename T, int D, int GM>
@@ -278,34 +312,7 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
     }
     __syncthreads();
 
-    for (int e = threadIdx.x; e < GM * D; e += kThreads) {
-        const int h = e / D;
-        const int d = e % D;
-        if (h >= gcount) continue;
-        float mx = kNegInf;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sm_m[w * GM + h]);
-        float o = 0.f;
-        float lse = kNegInf;
-        if (mx != kNegInf) {
-            float lsum = 0.f, osum = 0.f;
-#pragma unroll
-            for (int w = 0; w < kWarps; ++w) {
-                const float c = exp2f(sm_m[w * GM + h] - mx);
-                lsum += sm_l[w * GM + h] * c;
-                osum += sm_acc[(w * GM + h) * D + d] * c;
-            }
-            o = osum / lsum;
-            lse = mx + log2f(lsum);
-        }
-        const int64_t row = static_cast<int64_t>(b) * a.q_heads + q_head0 + h;
-        if (a.splits == 1) {
-            storeOne(static_cast<T*>(a.out) + row * D + d, o);
-        } else {
-            a.ws_out[(row * a.splits + split) * D + d] = o;
-            if (d == 0) a.ws_lse[row * a.splits + split] = lse;
-        }
-    }
+    finishCta<T, D, GM>(a, sm_m, sm_l, sm_acc, gcount, b, q_head0, split);
 }
 
 
@@ -537,33 +544,7 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
         sm_o[(warp * kTcRows + g + 8) * D + col + 1] = o[n][3];
     }
     __syncthreads();
-    for (int e = threadIdx.x; e < gcount * D; e += kThreads) {
-        const int h = e / D;
-        const int d = e % D;
-        float mx = kNegInf;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sm_m[w * kTcRows + h]);
-        float out = 0.f;
-        float lse = kNegInf;
-        if (mx != kNegInf) {
-            float lsum = 0.f, osum = 0.f;
-#pragma unroll
-            for (int w = 0; w < kWarps; ++w) {
-                const float c = exp2f(sm_m[w * kTcRows + h] - mx);
-                lsum += sm_l[w * kTcRows + h] * c;
-                osum += sm_o[(w * kTcRows + h) * D + d] * c;
-            }
-            out = osum / lsum;
-            lse = mx + log2f(lsum);
-        }
-        const int64_t row = static_cast<int64_t>(b) * a.q_heads + q_head0 + h;
-        if (a.splits == 1) {
-            storeOne(static_cast<T*>(a.out) + row * D + d, out);
-        } else {
-            a.ws_out[(row * a.splits + split) * D + d] = out;
-            if (d == 0) a.ws_lse[row * a.splits + split] = lse;
-        }
-    }
+    finishCta<T, D, kTcRows>(a, sm_m, sm_l, sm_o, gcount, b, q_head0, split);
 }
 
 template <typename T, int D>
@@ -653,18 +634,9 @@ Choice choose(const SparseDecodeParams& p) {
     return c;
 }
 
-// Lifts a kernel's dynamic shared memory cap, once per kernel.
-void allowSmem(const void* kernel, size_t bytes) {
-    static std::mutex mutex;
-    static std::set<const void*> done;
-    std::lock_guard<std::mutex> lock(mutex);
-    if (done.insert(kernel).second)
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-}
-
 // Resident CTAs per SM times SMs: one full wave.
 int ctasPerWave(const void* kernel, size_t smem) {
-    allowSmem(kernel, smem);
+    allowDynamicSmem(kernel, smem);
     int device = 0;
     cudaGetDevice(&device);
     int sms = 0;
@@ -767,7 +739,7 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     auto stream = static_cast<cudaStream_t>(p.stream);
     void* args[] = {&a};
     const dim3 grid(splits, p.kv_heads * a.subgroups, p.batch);
-    allowSmem(choice.kernel, choice.smem);
+    allowDynamicSmem(choice.kernel, choice.smem);
     cudaError_t err = cudaLaunchKernel(choice.kernel, grid, dim3(kThreads), args, choice.smem, stream);
     if (err == cudaSuccess && splits > 1) {
         err = cudaLaunchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(p.head_dim), args, 0,

@@ -90,15 +90,8 @@ SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Te
     setLengths(lengths);
     for (int n : lengths) m_total_length += n;
 
-    SparseDecodeParams p;
-    p.dtype = elementType(q);
-    p.batch = static_cast<int>(m_batch);
-    p.q_heads = static_cast<int>(m_q_heads);
-    p.kv_heads = static_cast<int>(m_kv_heads);
-    p.head_dim = static_cast<int>(m_head_dim);
-    p.max_length = static_cast<int>(m_max_length);
-    p.total_length = m_total_length;
-    p.variant = m_variant;
+    m_dtype = q.scalar_type();
+    SparseDecodeParams p = shapeParams();
     m_splits = sparseDecodeSplits(p);
     const size_t ws = sparseDecodeWorkspaceBytes(p);
     if (ws > 0) m_workspace = at::empty({static_cast<int64_t>((ws + 3) / 4)}, q.options().dtype(at::kFloat));
@@ -114,13 +107,22 @@ void SparseDecodePlan::setLengths(const std::vector<int>& lengths) {
     m_lengths.copy_(host, /*non_blocking=*/false);
 }
 
-void SparseDecodePlan::run(const at::Tensor& q, at::Tensor& out) {
+SparseDecodeParams SparseDecodePlan::shapeParams() const {
     SparseDecodeParams p;
-    p.dtype = elementType(q);
+    p.dtype = m_dtype == at::kHalf ? ElementType::kFloat16 : ElementType::kBFloat16;
     p.batch = static_cast<int>(m_batch);
     p.q_heads = static_cast<int>(m_q_heads);
     p.kv_heads = static_cast<int>(m_kv_heads);
     p.head_dim = static_cast<int>(m_head_dim);
+    p.max_length = static_cast<int>(m_max_length);
+    p.total_length = m_total_length;
+    p.variant = m_variant;
+    return p;
+}
+
+void SparseDecodePlan::run(const at::Tensor& q, at::Tensor& out) {
+    if (q.scalar_type() != m_dtype) throw std::invalid_argument("sparse decode: q's dtype differs from the plan's");
+    SparseDecodeParams p = shapeParams();
     p.scale = static_cast<float>(m_scale);
     p.q = q.data_ptr();
     p.out = out.data_ptr();
@@ -130,10 +132,7 @@ void SparseDecodePlan::run(const at::Tensor& q, at::Tensor& out) {
     p.indices = m_has_indices ? reinterpret_cast<const int* const*>(m_idx_ptrs.data_ptr()) : nullptr;
     p.bias = m_has_bias ? reinterpret_cast<const float* const*>(m_bias_ptrs.data_ptr()) : nullptr;
     p.row_stride = m_row_stride;
-    p.max_length = static_cast<int>(m_max_length);
-    p.total_length = m_total_length;
     p.splits = m_splits;
-    p.variant = m_variant;
     if (m_workspace.defined()) {
         p.workspace = m_workspace.data_ptr();
         p.workspace_bytes = static_cast<size_t>(m_workspace.numel()) * 4;

@@ -32,6 +32,9 @@ public:
     int splits() const { return m_splits; }
 
 private:
+    SparseDecodeParams shapeParams() const;  // the shape fields shared by split choice and launch
+
+    at::ScalarType m_dtype = at::kBFloat16;
     at::Tensor m_k_ptrs, m_v_ptrs, m_idx_ptrs, m_bias_ptrs, m_lengths, m_workspace;
     std::vector<at::Tensor> m_keep;  // keeps indices/bias alive
     int64_t m_total_length = 0;

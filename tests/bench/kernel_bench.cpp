@@ -94,20 +94,24 @@ void decodeSection(bool quick) {
         }
         const int calls = copies * std::max(1, int(std::ceil(8.0 / copies)));
         // Full cache through our kernel: every KV head reads all rows.
-        std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> plans;
         std::vector<at::Tensor> q3(copies);
-        for (int c = 0; c < copies; ++c) {
-            std::vector<at::Tensor> kr, vr;
-            for (int64_t b = 0; b < batch; ++b)
-                for (int64_t h = 0; h < hkv; ++h) {
-                    kr.push_back(ks[c][b][h]);
-                    vr.push_back(vs[c][b][h]);
-                }
-            q3[c] = qs[c].squeeze(2).contiguous();
-            plans.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
-                q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
-                std::vector<int>(kr.size(), int(len)), hkv, len, scale));
-        }
+        for (int c = 0; c < copies; ++c) q3[c] = qs[c].squeeze(2).contiguous();
+        auto fullPlans = [&](attnlab::kernels::DecodeVariant variant) {
+            std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> plans;
+            for (int c = 0; c < copies; ++c) {
+                std::vector<at::Tensor> kr, vr;
+                for (int64_t b = 0; b < batch; ++b)
+                    for (int64_t h = 0; h < hkv; ++h) {
+                        kr.push_back(ks[c][b][h]);
+                        vr.push_back(vs[c][b][h]);
+                    }
+                plans.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
+                    q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
+                    std::vector<int>(kr.size(), int(len)), hkv, len, scale, variant));
+            }
+            return plans;
+        };
+        auto plans = fullPlans(attnlab::kernels::DecodeVariant::kTensorCores);
         // Correctness of this configuration against cuDNN/math SDPA on copy 0.
         setBackend("math");
         at::Tensor want = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, false, scale, true).squeeze(2);
@@ -136,18 +140,7 @@ void decodeSection(bool quick) {
         }
         // The CUDA-core variant of the same kernel on the same inputs.
         {
-            std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> fma;
-            for (int c = 0; c < copies; ++c) {
-                std::vector<at::Tensor> kr, vr;
-                for (int64_t b = 0; b < batch; ++b)
-                    for (int64_t h = 0; h < hkv; ++h) {
-                        kr.push_back(ks[c][b][h]);
-                        vr.push_back(vs[c][b][h]);
-                    }
-                fma.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
-                    q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
-                    std::vector<int>(kr.size(), int(len)), hkv, len, scale, attnlab::kernels::DecodeVariant::kCudaCores));
-            }
+            auto fma = fullPlans(attnlab::kernels::DecodeVariant::kCudaCores);
             const double us = timeGraph([&](int i) { fma[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
             row["attnlab_fma_us"] = us;
             row["attnlab_fma_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
