@@ -7,6 +7,7 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QGuiApplication>
 #include <QImage>
 #include <QProcess>
@@ -174,6 +175,34 @@ TEST(FigureExport, LargeHeatmapsAreEmbeddedAsOneImage) {
     const SvgContent svg = parseSvg(path);
     EXPECT_EQ(svg.images, 1);
     EXPECT_TRUE(svg.texts.join(QLatin1Char(' ')).contains(QStringLiteral("3  on")));  // labels stay text
+}
+
+TEST(FigureExport, LongPromptsEmbedOneImageAndThinTheLabels) {
+    auto d = std::make_shared<ComparisonData>();
+    d->layers = 1;
+    d->heads = 1;
+    d->kv_heads = 1;
+    const int64_t n = 1500;
+    for (int64_t i = 0; i < n; ++i) d->prompt_tokens.push_back(" t" + std::to_string(i));
+    RunData run;
+    run.spec = "full";
+    run.captures.push_back(figure_test::causalMatrix(0, 0, n));
+    d->runs.push_back(run);
+    AttentionViewModel model;
+    model.setData(d);
+    const MatrixFigure figure(model);
+    const QString path = tempPath(QStringLiteral("long.svg"));
+    QString error;
+    ASSERT_TRUE(writeFigure(figure, path, FigureOptions{}, &error)) << error.toStdString();
+    EXPECT_LT(QFileInfo(path).size(), 8 << 20);
+    const SvgContent svg = parseSvg(path);
+    EXPECT_EQ(svg.images, 1);
+    int row_labels = 0;
+    for (const QString& t : svg.texts)
+        if (t.contains(QStringLiteral(" t"))) ++row_labels;
+    EXPECT_GT(row_labels, 20);
+    EXPECT_LT(row_labels, 2 * 120) << "labels are thinned to what fits";
+    EXPECT_TRUE(svg.texts.contains(QStringLiteral("0  t0")));
 }
 
 TEST(FigureExport, MaskPdfHoldsTitleLabelsCoverageAndPageSize) {
