@@ -32,6 +32,9 @@
 #include "views/head_grid_model.h"
 #include "views/head_grid_view.h"
 #include "views/timeline_view.h"
+#ifdef ATTNLAB_WITH_SCENE_VIEW
+#include "views/scene_view.h"
+#endif
 
 namespace attnlab {
 
@@ -88,6 +91,12 @@ void MainWindow::buildUi() {
     QDockWidget* diff_dock = addDock(this, tr("Difference"), m_diff, Qt::BottomDockWidgetArea);
     tabifyDockWidget(results_dock, timeline_dock);
     tabifyDockWidget(timeline_dock, diff_dock);
+#ifdef ATTNLAB_WITH_SCENE_VIEW
+    // Scene layouts (issue 10): plan -> render with token->pixel attention; loads its model when first shown.
+    auto* scene_view = new SceneView(QFileInfo(QString::fromStdString(m_exe_path)).absolutePath(), this);
+    QDockWidget* scene_dock = addDock(this, tr("Scene layout"), scene_view, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(diff_dock, scene_dock);
+#endif
     results_dock->raise();
     m_sessions = new SessionBrowser(this);
     QDockWidget* session_dock = addDock(this, tr("Sessions"), m_sessions, Qt::RightDockWidgetArea);
@@ -139,6 +148,9 @@ void MainWindow::buildUi() {
     for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, session_dock, results_dock, timeline_dock,
                            diff_dock})
         view_menu->addAction(d->toggleViewAction());
+#ifdef ATTNLAB_WITH_SCENE_VIEW
+    view_menu->addAction(scene_dock->toggleViewAction());
+#endif
 
     connect(m_run_action, &QAction::triggered, this, &MainWindow::startRun);
     connect(m_cancel_action, &QAction::triggered, this, [this] {

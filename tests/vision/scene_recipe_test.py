@@ -67,5 +67,18 @@ f, g = rng.normal(size=(600, 8)), rng.normal(size=(600, 8))
 check(T.fd(f, g) < 0.5 and T.fd(f, g + 1.0) > 7.0, "FD same/shifted")
 check(abs(T.kid(f, g, size=300)) < 0.01 and T.kid(f, g + 1.0, size=300) > 0.5, "KID same/shifted")
 
+# Occlusion accuracy standardised to a reference overlap distribution: a source that is perfect on
+# thin overlaps and wrong on large ones, judged at the reference's (thin) overlaps, scores 1; raw it
+# would score by its own mix.
+thin = [(0, 5, 1)] * 30 + [(0, 200, 0)] * 70
+ref = [(0, 6, 1)] * 50
+check(abs(T.occlusion_standardised(thin, ref) - 1.0) < 1e-9, "standardised occlusion accuracy (thin)")
+check(abs(T.occlusion_standardised(thin, thin) - 0.3) < 1e-9, "standardised to itself = raw accuracy")
+a, b = rng.normal(size=(400, 6)), rng.normal(size=(400, 6))
+lo, hi = T.fd_paired_difference_ci(a + 2.0, a, b, n=40)
+check(lo > 0, "paired FD difference interval excludes 0 for a shifted set: [%g, %g]" % (lo, hi))
+lo, hi = T.fd_paired_difference_ci(a, a.copy(), b, n=40)
+check(lo == 0.0 and hi == 0.0, "paired FD difference of identical sets is 0")
+
 print("scene recipe checks: %d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)

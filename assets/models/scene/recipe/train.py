@@ -496,8 +496,9 @@ def evaluate_images(E, images_u8, device, bs=256):
     return np.concatenate(feats), np.concatenate(counts), np.concatenate(preds).astype(np.int16)
 
 
-def layout_metrics(pred_counts, preds, inst, tokens, counts, amodal):
-    """Consistency of images (E's predictions) with their layouts (GT instance/amodal masks)."""
+def layout_metrics(pred_counts, preds, inst, tokens, counts, amodal, pairs=None):
+    """Consistency of images (E's predictions) with their layouts (GT instance/amodal masks).
+    pairs (a list) receives (scene, overlap pixels, correct) for every occlusion pair scored."""
     n = len(counts)
     count_acc = float((pred_counts == counts).mean())
     attr_ok = attr_tot = 0
@@ -535,8 +536,11 @@ def layout_metrics(pred_counts, preds, inst, tokens, counts, amodal):
                     if region.sum() < 4:
                         continue
                     cp = cls_pred[region]
-                    occ_ok += int((cp == objcls[j]).sum() > (cp == objcls[i]).sum())
+                    ok = int((cp == objcls[j]).sum() > (cp == objcls[i]).sum())
+                    occ_ok += ok
                     occ_tot += 1
+                    if pairs is not None:
+                        pairs.append((b, int(region.sum()), ok))
     return {"count_acc": count_acc,
             "attribute_acc": attr_ok / max(1, attr_tot),
             "shape_acc": field_ok[0] / max(1, attr_tot), "colour_acc": field_ok[1] / max(1, attr_tot),
@@ -544,6 +548,39 @@ def layout_metrics(pred_counts, preds, inst, tokens, counts, amodal):
             "visible_miou": float(np.mean(ious)) if ious else 0.0,
             "occlusion_order_acc": occ_ok / max(1, occ_tot), "occlusion_pairs": occ_tot,
             "objects_scored": attr_tot, "scenes": int(n)}
+
+
+OVERLAP_BINS = [4, 8, 16, 32, 64, 128, 1 << 20]
+
+
+def occlusion_standardised(pairs, ref_pairs):
+    """Occlusion-order accuracy re-weighted to the overlap-size distribution of ref_pairs (direct
+    standardisation over OVERLAP_BINS). Raw accuracies of two layout sources average over different
+    pair populations (uniformly random layouts have about twice as many pairs, with another mix of
+    overlap sizes), so they can differ by that mix alone; accuracy depends strongly on the overlap
+    size (results/ANALYSIS.md). Comparing at a common overlap distribution removes that confound."""
+    p = np.asarray(pairs, np.float64).reshape(-1, 3)
+    r = np.asarray(ref_pairs, np.float64).reshape(-1, 3)
+    acc = wsum = 0.0
+    for lo, hi in zip(OVERLAP_BINS[:-1], OVERLAP_BINS[1:]):
+        w = ((r[:, 1] >= lo) & (r[:, 1] < hi)).mean() if len(r) else 0.0
+        sel = (p[:, 1] >= lo) & (p[:, 1] < hi)
+        if w > 0 and sel.any():
+            acc += w * p[sel, 2].mean()
+            wsum += w
+    return float(acc / wsum) if wsum else 0.0
+
+
+def fd_paired_difference_ci(fa, fb, fref, n=100, seed=0):
+    """95% bootstrap interval of FD(fa, ref) - FD(fb, ref), where fa[i] and fb[i] come from the same
+    layout (resampled together) and ref is resampled independently."""
+    rng = np.random.default_rng(seed)
+    d = []
+    for _ in range(n):
+        i = rng.integers(0, len(fa), len(fa))
+        j = rng.integers(0, len(fref), len(fref))
+        d.append(fd(fa[i], fref[j]) - fd(fb[i], fref[j]))
+    return [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))]
 
 
 # ----------------------------------------------------------------------------- io
@@ -705,7 +742,8 @@ def train_renderers(Rs, E, train, args, device):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(loss.item() if (step % 100 == 0 or step == 1) else 0.0)
+            # log the loss of the step that is printed below (step is incremented after this loop)
+            losses.append(loss.item() if ((step + 1) % 100 == 0 or step == 0) else 0.0)
         step += 1
         if step % 100 == 0 or step == 1:
             log("renderer step %d loss main %.4f ablation %.4f (%.0f%% of budget)" %
@@ -795,7 +833,7 @@ def main():
 
     def export(stage):
         t = time.time()
-        export_all(args, E, P, R, metrics, stage)
+        export_all(args, E, P, R, metrics, stage, RA)
         log("exported after %s (%.1fs)" % (stage, time.time() - t))
 
     # 1. evaluator (trained only on real renders from its own seed range)
@@ -852,18 +890,30 @@ def evaluate(args, E, P, R, RA, train, test, ref, device, metrics):
     gt = test.images_np[:n].astype(np.float64)
     imgs = {"renderer": img_main, "renderer_no_layout_attention": img_abl, "mean_image": mean_img}
     img_metrics = {}
+    feats = {}
     for name, im in imgs.items():
         f, c, p = evaluate_images(E, im, device)
+        feats[name] = f
         mse = ((im.astype(np.float64) - gt) ** 2).mean()
         lm = layout_metrics(c, p, test.inst_np[:n], test.tokens_np[:n], test.counts_np[:n],
                             test.amodal_np[:n] if test.amodal_np is not None else None)
         img_metrics[name] = {"fd_e": fd(f, f_ref), "kid_e": kid(f, f_ref),
+                             # against the real renders of the very same layouts: no layout sampling noise
+                             "fd_e_vs_paired_real": fd(f, f_test),
                              "l1": float(np.abs(im.astype(np.float64) - gt).mean() / 255.0),
                              "psnr": float(10 * np.log10(255.0 ** 2 / max(mse, 1e-9))), "layout": lm}
         log("images %s: FD_E %.3f KID_E %.5f L1 %.4f PSNR %.2f mIoU %.3f" %
             (name, img_metrics[name]["fd_e"], img_metrics[name]["kid_e"], img_metrics[name]["l1"],
              img_metrics[name]["psnr"], lm["visible_miou"]))
     metrics["images_from_test_layouts"] = img_metrics
+    # FD_E at n = 2000 carries a bias of the size of the real-vs-real value; compare the renderer with
+    # the ablation on the same layouts by a paired bootstrap of the difference instead of two numbers.
+    rng_b = np.random.default_rng(11)
+    metrics["fd_real_vs_real_ci95"] = [float(v) for v in np.percentile(
+        [fd(f_test[rng_b.integers(0, n, n)], f_ref[rng_b.integers(0, len(f_ref), len(f_ref))]) for _ in range(60)],
+        [2.5, 97.5])]
+    metrics["fd_renderer_minus_ablation_ci95"] = fd_paired_difference_ci(
+        feats["renderer"], feats["renderer_no_layout_attention"], f_ref)
 
     # Layout stage: planner samples vs uniformly random layouts, both rasterised by the C++ tool,
     # rendered by the renderer and judged by E.
@@ -877,6 +927,7 @@ def evaluate(args, E, P, R, RA, train, test, ref, device, metrics):
     rand_tok = random_layouts(n, np.random.default_rng(7), args.max_train_objects)
     train_keys = set(train.tokens_np[i].tobytes() for i in range(train.n))
     layout_results = {}
+    all_pairs = {}
     for name, tk in (("planner", plan_tok), ("random", rand_tok), ("real_layouts", test.tokens_np[:n])):
         lay_path = os.path.join(work, name + "_layouts.u8")
         tk.astype(np.uint8).tofile(lay_path)
@@ -885,7 +936,9 @@ def evaluate(args, E, P, R, RA, train, test, ref, device, metrics):
         s = SceneSet(d, "cpu", amodal=True)
         im = render_all(R, s.tokens_np, s.counts_np, s.inst_np, device)
         f, c, p = evaluate_images(E, im, device)
-        lm = layout_metrics(c, p, s.inst_np, s.tokens_np, s.counts_np, s.amodal_np)
+        pairs = []
+        lm = layout_metrics(c, p, s.inst_np, s.tokens_np, s.counts_np, s.amodal_np, pairs)
+        all_pairs[name] = pairs
         cnt_hist = np.bincount(s.counts_np, minlength=K + 1) / len(s.counts_np)
         real_hist = np.bincount(test.counts_np, minlength=K + 1) / test.n
         vis_frac = []
@@ -905,14 +958,19 @@ def evaluate(args, E, P, R, RA, train, test, ref, device, metrics):
             plan_imgs, plan_set = im, s
         if name == "random":
             rand_imgs = im
+    for name in layout_results:  # see occlusion_standardised(): raw accuracies are not comparable
+        layout_results[name]["layout"]["occlusion_order_acc_standardised"] = occlusion_standardised(
+            all_pairs[name], all_pairs["real_layouts"])
     metrics["layouts"] = layout_results
     bars = {
         "planner_beats_random_on_every_layout_metric": all(
             layout_results["planner"]["layout"][k] > layout_results["random"]["layout"][k]
-            for k in ("count_acc", "attribute_acc", "occlusion_order_acc", "visible_miou")),
+            for k in ("count_acc", "attribute_acc", "occlusion_order_acc_standardised", "visible_miou")),
         "renderer_visible_miou_ge_0.7": img_metrics["renderer"]["layout"]["visible_miou"] >= 0.7,
-        "renderer_fd_below_both_baselines": img_metrics["renderer"]["fd_e"] < min(
-            img_metrics["mean_image"]["fd_e"], img_metrics["renderer_no_layout_attention"]["fd_e"]),
+        # below the mean image, and below the ablation with the paired 95% interval under zero
+        "renderer_fd_below_both_baselines": bool(
+            img_metrics["renderer"]["fd_e"] < img_metrics["mean_image"]["fd_e"] and
+            metrics["fd_renderer_minus_ablation_ci95"][1] < 0),
     }
     metrics["bars"] = bars
     log("bars: %s" % bars)
@@ -930,16 +988,19 @@ def rounded(model):
     return {k: v.half() for k, v in sd.items()}
 
 
-def export_all(args, E, P, R, metrics, stage):
+def export_all(args, E, P, R, metrics, stage, RA=None):
+    # model.safetensors: what the app loads (planner + renderer; committed). The evaluator and the
+    # no-layout-attention ablation go to files of their own (kept out of git) so that every metric
+    # can be recomputed later (recipe/reeval.py).
     tensors = {}
     budget = args.export_budget_mb * 1e6
-    for prefix, m in (("planner.", P), ("renderer.", R), ("evaluator.", E)):
-        part = {prefix + k: v for k, v in rounded(m).items()}
-        size = sum(v.numel() * 2 for v in part.values()) + sum(v.numel() * 2 for v in tensors.values())
-        if size > budget and prefix == "evaluator.":
-            log("evaluator weights left out of the export (would exceed %.1f MB)" % args.export_budget_mb)
-            continue
-        tensors.update(part)
+    for prefix, m in (("planner.", P), ("renderer.", R)):
+        tensors.update({prefix + k: v for k, v in rounded(m).items()})
+    write_safetensors(os.path.join(args.out, "evaluator.safetensors"),
+                      {"evaluator." + k: v for k, v in rounded(E).items()}, {"stage": stage})
+    if RA is not None:
+        write_safetensors(os.path.join(args.out, "ablation.safetensors"),
+                          {"renderer." + k: v for k, v in rounded(RA).items()}, {"stage": stage})
     write_safetensors(os.path.join(args.out, "model.safetensors"), tensors,
                       {"format": "pt", "stage": stage, "model": "attnlab-scene"})
     total = os.path.getsize(os.path.join(args.out, "model.safetensors"))
