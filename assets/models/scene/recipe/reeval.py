@@ -297,6 +297,28 @@ def main():
                   "acc_standardised_ci95": boot_ci(r, ref_rows, standardised),
                   "by_overlap": binned(r)}
     res["occlusion_order"] = occ
+    # planner - random, standardised, with a bootstrap over the scenes of both sources
+    rng_d = np.random.default_rng(1)
+
+    def resample(r):
+        sc = np.unique(r[:, 0])
+        pick = rng_d.choice(sc, len(sc))
+        by = {x: r[r[:, 0] == x] for x in sc}
+        return np.concatenate([by[x] for x in pick])
+    diffs = [standardised(resample(rows["planner"]), resample(ref_rows)) -
+             standardised(resample(rows["random"]), resample(ref_rows)) for _ in range(400)]
+    res["occlusion_order"]["planner_minus_random_standardised_ci95"] = [
+        float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))]
+    # the four layout metrics for every source on CPU (train.layout_metrics), plus the
+    # standardised occlusion accuracy
+    lm = {}
+    for k, (s, fe) in sources.items():
+        lm[k] = T.layout_metrics(fe["count"], fe["pred"], s.inst_np, s.tokens_np, s.counts_np, s.amodal_np)
+        lm[k]["occlusion_order_acc_standardised"] = occ[k]["acc_standardised_to_real_overlaps"]
+    res["layout_metrics_cpu"] = lm
+    res["planner_beats_random_cpu"] = {
+        m: bool(lm["planner"][m] > lm["random"][m])
+        for m in ("count_acc", "attribute_acc", "visible_miou", "occlusion_order_acc", "occlusion_order_acc_standardised")}
     log("occlusion: %s" % json.dumps(occ, indent=1))
 
     # ---- layout statistics against real layouts (well-defined layout-realism comparisons)

@@ -4,7 +4,8 @@
 #   OUT=/some/dir assets/models/scene/recipe/train_gpu.sh            # full run (<= ~8 min on one H200)
 #   OUT=/tmp/x PYTHON=/usr/bin/python3 assets/models/scene/recipe/train_gpu.sh --tiny   # CPU smoke test
 # Needs OpenCV core+imgproc headers/libs: system ones, or the Debian .debs in .debs/vision/ (carried).
-# Leaves in $OUT: model.safetensors, config.json, fixtures.safetensors, metrics.json, train_log.txt,
+# Leaves in $OUT: model.safetensors (planner + renderer), evaluator.safetensors, ablation.safetensors,
+# config.json, fixtures.safetensors, metrics.json, train_log.txt,
 # samples.png, data_log.txt.
 set -euo pipefail
 TINY=0
