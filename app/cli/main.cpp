@@ -28,6 +28,9 @@
 #ifdef ATTNLAB_WITH_SCENE
 #include "app/cli/scene_command.h"
 #endif
+#ifdef ATTNLAB_WITH_SCANPATH
+#include "app/cli/scanpath_command.h"
+#endif
 
 namespace {
 
@@ -558,6 +561,9 @@ int main(int argc, char** argv) {
 #ifdef ATTNLAB_WITH_SCENE
         std::cout << attnlab::cli::sceneUsage();
 #endif
+#ifdef ATTNLAB_WITH_SCANPATH
+        std::cout << attnlab::cli::scanpathUsage();
+#endif
         return argc < 2 ? 2 : 0;
     }
     const std::string command = argv[1];
@@ -572,6 +578,9 @@ int main(int argc, char** argv) {
         if (command == "export") return cmdExport(argc, argv);
 #ifdef ATTNLAB_WITH_SCENE
         if (command == "scene") return attnlab::cli::runScene(argc, argv);
+#endif
+#ifdef ATTNLAB_WITH_SCANPATH
+        if (command == "scanpath") return attnlab::cli::runScanpath(argc, argv);
 #endif
         std::cerr << "attnlab-cli: unknown command '" << command
                   << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export)\n";

@@ -42,8 +42,29 @@ public:
     // Greedy decoding: object indices until STOP (at least one fixation, at most max_steps).
     Result<std::vector<int>> greedy(const OatInputs& inputs) const;
 
+    // One ancestral sample at temperature 1 (deterministic in seed); *log_prob gets its log-probability.
+    Result<std::vector<int>> sample(const OatInputs& inputs, uint64_t seed, double* log_prob = nullptr) const;
+
+    // Minimum-Bayes-risk decoding under the sequence score: draw `samples` paths (seeds seed,
+    // seed+1, ...) and return the one whose mean sequence score against the other samples is highest
+    // (ties: higher log-probability). The same rule as recipe/decode.py's "mbr".
+    Result<std::vector<int>> mbr(const OatInputs& inputs, int samples, uint64_t seed) const;
+
+    // What the model does along a given path (teacher forcing): step s = 0..path.size() is the
+    // prediction of fixation s (s = path.size(): the STOP decision).
+    struct Trace {
+        int objects = 0;
+        int steps = 0;                  // path.size() + 1
+        std::vector<float> pointer;     // [steps, N+1] softmax over objects and STOP (index N)
+        std::vector<float> attention;   // [steps, N+2] last decoder layer's cross-attention, mean over
+                                        // heads, over object tokens, the cue token (N) and STOP (N+1)
+    };
+    Result<Trace> trace(const OatInputs& inputs, const std::vector<int>& path) const;
+
 private:
     OatModel() = default;
+    Result<std::vector<float>> forward(const OatInputs& inputs, const std::vector<int64_t>& prev,
+                                       std::vector<float>* cross_attention) const;
     struct Impl;
     std::unique_ptr<Impl> m_impl;
     OatConfig m_config;

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -36,13 +37,14 @@ struct OatModel::Impl {
     }
     // x [B,T,d], mem [B,S,d], bias broadcastable to [B,h,T,S].
     at::Tensor attention(const at::Tensor& x, const at::Tensor& mem, const at::Tensor& bias, const std::string& p,
-                         int heads) const {
+                         int heads, at::Tensor* weights = nullptr) const {
         const int64_t b = x.size(0), t = x.size(1), d = x.size(2), s = mem.size(1), hd = d / heads;
         at::Tensor q = lin(x, p + ".q").view({b, t, heads, hd}).transpose(1, 2);
         at::Tensor k = lin(mem, p + ".k").view({b, s, heads, hd}).transpose(1, 2);
         at::Tensor v = lin(mem, p + ".v").view({b, s, heads, hd}).transpose(1, 2);
         at::Tensor att = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(hd)) + bias;
         att = at::softmax(att, -1);
+        if (weights) *weights = att;
         at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({b, t, d});
         return lin(y, p + ".o");
     }
@@ -119,6 +121,11 @@ Result<std::unique_ptr<OatModel>> OatModel::load(const std::string& dir) {
 }
 
 Result<std::vector<float>> OatModel::logits(const OatInputs& in, const std::vector<int64_t>& prev) const {
+    return forward(in, prev, nullptr);
+}
+
+Result<std::vector<float>> OatModel::forward(const OatInputs& in, const std::vector<int64_t>& prev,
+                                              std::vector<float>* cross_attention) const {
     const int64_t n = in.objects, d = m_config.d_model, t = static_cast<int64_t>(prev.size());
     if (n <= 0 || in.crops.size() != static_cast<size_t>(n) * 32 * 32 * 3 || in.cells.size() != static_cast<size_t>(n) ||
         in.cue.size() != 32u * 32u * 3u)
@@ -157,11 +164,13 @@ Result<std::vector<float>> OatModel::logits(const OatInputs& in, const std::vect
         y[0] = m.get("bos_token") + types[3];
         y = (y + m.get("step_code").slice(0, 0, t)).unsqueeze(0);  // [1,T,d]
         at::Tensor causal = at::triu(at::full({t, t}, kNeg), 1).view({1, 1, t, t});
+        at::Tensor cross;
         for (int i = 0; i < m_config.dec_layers; ++i) {
             const std::string p = "dec." + std::to_string(i);
             at::Tensor h = m.ln(y, p + ".ln1");
             y = y + m.attention(h, h, causal, p + ".self_attn", m_config.heads);
-            y = y + m.attention(m.ln(y, p + ".ln2"), enc, enc_bias, p + ".cross_attn", m_config.heads);
+            at::Tensor* keep = (cross_attention && i + 1 == m_config.dec_layers) ? &cross : nullptr;
+            y = y + m.attention(m.ln(y, p + ".ln2"), enc, enc_bias, p + ".cross_attn", m_config.heads, keep);
             y = y + m.lin(at::gelu(m.lin(m.ln(y, p + ".ln3"), p + ".ff1")), p + ".ff2");
         }
         at::Tensor h = m.ln(y, "dec_ln");
@@ -173,6 +182,10 @@ Result<std::vector<float>> OatModel::logits(const OatInputs& in, const std::vect
         at::Tensor out = affine(scores.permute({0, 2, 3, 1}), m.get("ptr_mix.weight"), m.get("ptr_mix.bias")).squeeze(-1);
         out = out[0].contiguous();  // [T, N+1]
         out[0][n] = kNeg;           // at least one fixation
+        if (cross_attention) {
+            at::Tensor c = cross[0].mean(0).contiguous();  // [T, N+2], mean over heads
+            cross_attention->assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+        }
         return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
     } catch (const c10::Error& e) {
         return Status::fail(std::string("oat model: ") + e.what_without_backtrace());
@@ -195,6 +208,120 @@ Result<std::vector<int>> OatModel::greedy(const OatInputs& in) const {
         prev.push_back(best);
     }
     return path;
+}
+
+}  // namespace attnlab::oat
+
+namespace attnlab::oat {
+
+namespace {
+
+// splitmix64: small, seedable, the same on every platform.
+struct SplitMix {
+    uint64_t state;
+    uint64_t next() {
+        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
+};
+
+double seqScore(const std::vector<int>& a, const std::vector<int>& b) {
+    const size_t m = std::max(a.size(), b.size());
+    if (m == 0) return 1.0;
+    std::vector<int> prev(b.size() + 1, 0), cur(b.size() + 1, 0);
+    for (int x : a) {
+        cur[0] = 0;
+        for (size_t j = 0; j < b.size(); ++j) cur[j + 1] = x == b[j] ? prev[j] + 1 : std::max(prev[j + 1], cur[j]);
+        std::swap(prev, cur);
+    }
+    return static_cast<double>(prev[b.size()]) / static_cast<double>(m);
+}
+
+}  // namespace
+
+Result<std::vector<int>> OatModel::sample(const OatInputs& in, uint64_t seed, double* log_prob) const {
+    SplitMix rng{seed * 0x2545F4914F6CDD1Dull + 1};
+    std::vector<int64_t> prev{-1};
+    std::vector<int> path;
+    const int n = in.objects;
+    double lp = 0;
+    for (int step = 0; step < m_config.max_steps; ++step) {
+        auto l = logits(in, prev);
+        if (!l.isOk()) return Status::fail(l.error());
+        const float* row = l->data() + static_cast<size_t>(step) * (n + 1);
+        double mx = row[0];
+        for (int j = 1; j <= n; ++j) mx = std::max(mx, static_cast<double>(row[j]));
+        std::vector<double> p(n + 1);
+        double sum = 0;
+        for (int j = 0; j <= n; ++j) sum += (p[j] = std::exp(row[j] - mx));
+        int choice = n;
+        if (step < m_config.max_steps - 1) {
+            double u = rng.uniform() * sum;
+            choice = 0;
+            while (choice < n && u >= p[choice]) u -= p[choice++];
+        }
+        lp += std::log(std::max(p[choice] / sum, 1e-300));
+        if (choice == n) break;
+        path.push_back(choice);
+        prev.push_back(choice);
+    }
+    if (log_prob) *log_prob = lp;
+    return path;
+}
+
+Result<std::vector<int>> OatModel::mbr(const OatInputs& in, int samples, uint64_t seed) const {
+    if (samples < 1) return Status::fail("oat model: mbr needs at least one sample");
+    std::vector<std::vector<int>> paths;
+    std::vector<double> lps;
+    for (int k = 0; k < samples; ++k) {
+        double lp = 0;
+        auto p = sample(in, seed + static_cast<uint64_t>(k), &lp);
+        if (!p.isOk()) return p;
+        paths.push_back(std::move(*p));
+        lps.push_back(lp);
+    }
+    int best = 0;
+    double best_score = -1, best_lp = -1e300;
+    for (int i = 0; i < samples; ++i) {
+        double total = 0;
+        for (int j = 0; j < samples; ++j)
+            if (j != i) total += seqScore(paths[i], paths[j]);
+        const double score = samples > 1 ? total / (samples - 1) : 1.0;
+        if (score > best_score + 1e-12 || (std::fabs(score - best_score) <= 1e-12 && lps[i] > best_lp)) {
+            best = i;
+            best_score = score;
+            best_lp = lps[i];
+        }
+    }
+    return paths[best];
+}
+
+Result<OatModel::Trace> OatModel::trace(const OatInputs& in, const std::vector<int>& path) const {
+    if (static_cast<int>(path.size()) > m_config.max_steps)
+        return Status::fail("oat model: trace of a path longer than max_steps");
+    std::vector<int64_t> prev{-1};
+    for (int o : path) prev.push_back(o);
+    std::vector<float> cross;
+    auto l = forward(in, prev, &cross);
+    if (!l.isOk()) return Status::fail(l.error());
+    Trace t;
+    t.objects = in.objects;
+    t.steps = static_cast<int>(prev.size());
+    const int w = in.objects + 1;
+    t.pointer.resize(static_cast<size_t>(t.steps) * w);
+    for (int s = 0; s < t.steps; ++s) {
+        const float* row = l->data() + static_cast<size_t>(s) * w;
+        float mx = row[0];
+        for (int j = 1; j < w; ++j) mx = std::max(mx, row[j]);
+        double sum = 0;
+        for (int j = 0; j < w; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
+        for (int j = 0; j < w; ++j) t.pointer[static_cast<size_t>(s) * w + j] = static_cast<float>(std::exp(row[j] - mx) / sum);
+    }
+    t.attention = std::move(cross);
+    return t;
 }
 
 }  // namespace attnlab::oat
