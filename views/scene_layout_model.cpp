@@ -291,7 +291,7 @@ std::string SceneLayoutModel::caption() const {
     if (m_edit_count > 0) s << " + " << m_edit_count << (m_edit_count == 1 ? " edit" : " edits");
     s << ", " << m_step << "/" << stepCount() << " objects drawn, style noise seed " << noiseSeed();
     if (layerCount() > 0)
-        s << "; attention layer " << m_layer << " (" << m_frame.output.attention_res[size_t(m_layer)] << " px)";
+        s << "; attention layer " << m_layer + 1 << " of " << layerCount() << " (" << m_frame.output.attention_res[size_t(m_layer)] << " px)";
     return s.str();
 }
 
