@@ -35,6 +35,9 @@
 #ifdef ATTNLAB_WITH_SCENE_VIEW
 #include "views/scene_view.h"
 #endif
+#ifdef ATTNLAB_WITH_SCANPATH_VIEW
+#include "views/scanpath_view.h"
+#endif
 
 namespace attnlab {
 
@@ -97,6 +100,12 @@ void MainWindow::buildUi() {
     QDockWidget* scene_dock = addDock(this, tr("Scene layout"), scene_view, Qt::BottomDockWidgetArea);
     tabifyDockWidget(diff_dock, scene_dock);
 #endif
+#ifdef ATTNLAB_WITH_SCANPATH_VIEW
+    // OAT scanpaths (issue 9): model vs simulated subjects on a search display; loads its model when first shown.
+    auto* scanpath_view = new ScanpathView(QFileInfo(QString::fromStdString(m_exe_path)).absolutePath(), this);
+    QDockWidget* scanpath_dock = addDock(this, tr("Scanpaths"), scanpath_view, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(diff_dock, scanpath_dock);
+#endif
     results_dock->raise();
     m_sessions = new SessionBrowser(this);
     QDockWidget* session_dock = addDock(this, tr("Sessions"), m_sessions, Qt::RightDockWidgetArea);
@@ -150,6 +159,9 @@ void MainWindow::buildUi() {
         view_menu->addAction(d->toggleViewAction());
 #ifdef ATTNLAB_WITH_SCENE_VIEW
     view_menu->addAction(scene_dock->toggleViewAction());
+#endif
+#ifdef ATTNLAB_WITH_SCANPATH_VIEW
+    view_menu->addAction(scanpath_dock->toggleViewAction());
 #endif
 
     connect(m_run_action, &QAction::triggered, this, &MainWindow::startRun);
