@@ -154,16 +154,10 @@ void LongAttentionModel::setTile(const LongTileRequest& request, std::shared_ptr
     m_tile = std::move(tile);
 }
 
-const RgbaImage& LongAttentionModel::render() {
+void LongAttentionModel::render() {
     const int w = m_width, h = m_height;
-    if (m_image.width != w || m_image.height != h) {
-        m_image.width = w;
-        m_image.height = h;
-        m_image.pixels.assign(static_cast<size_t>(w) * h * 4, 255);
-        m_values.assign(static_cast<size_t>(w) * h, 0.f);
-    }
-    m_image.version = nextImageVersion();
-    if (!hasData() || w <= 0 || h <= 0) return m_image;
+    m_argb.assign(static_cast<size_t>(std::max(0, w)) * static_cast<size_t>(std::max(0, h)), 0xffffffffu);
+    if (!hasData() || w <= 0 || h <= 0) return;
     const int li = levelFor(m_tpp);
     m_last_level = li;
     const PooledWeights& level = m_pyramid->levels[static_cast<size_t>(li)];
@@ -189,30 +183,54 @@ const RgbaImage& LongAttentionModel::render() {
         m_col_cell[static_cast<size_t>(x)] = cellOf(level.col_edges, t);
         m_col_tile[static_cast<size_t>(x)] = tile ? cellOf(tile->col_edges, t) : -1;
     }
-    // Values first (NaN = outside the matrix, -1 = above the diagonal), then one colour range per frame.
-    float vmax = 0.f;
-    const float outside = std::nanf(""), masked = -1.f;
+    // First pixel column that is above the diagonal for every entry it spans (its first key is after
+    // the pixel row's last query): monotonic in y.
+    auto maskedFrom = [&](int y) {
+        const double last_query = std::ceil(m_row0 + (y + 1) * m_tpp) - 1;
+        // floor(col0 + x * tpp) > last_query  <=>  x > (last_query + 1 - col0) / tpp - (tiny)
+        double x = std::ceil((last_query + 1 - m_col0) / m_tpp);
+        while (x > 0 && std::floor(m_col0 + (x - 1) * m_tpp) > last_query) x -= 1;
+        while (x < w && std::floor(m_col0 + x * m_tpp) <= last_query) x += 1;
+        return static_cast<int>(std::clamp(x, 0.0, static_cast<double>(w)));
+    };
+    // Pixel rows showing the same source row (pyramid cell row and tile row) share their values:
+    // zoomed in, many do. Pass 1 fills one value row per distinct source row and the frame's maximum.
+    struct Run {
+        int y0, y1;   // pixel rows [y0, y1)
+        int32_t rc, rt;
+    };
+    std::vector<Run> runs;
     for (int y = 0; y < h; ++y) {
-        float* row = m_values.data() + static_cast<size_t>(y) * w;
         const int32_t rc = m_row_cell[static_cast<size_t>(y)], rt = m_row_tile[static_cast<size_t>(y)];
-        const double row_hi = m_row0 + (y + 1) * m_tpp;  // end of the tokens this pixel row spans
+        if (!runs.empty() && runs.back().rc == rc && runs.back().rt == rt) {
+            runs.back().y1 = y + 1;
+        } else {
+            runs.push_back({y, y + 1, rc, rt});
+        }
+    }
+    m_row_values.resize(runs.size() * static_cast<size_t>(w));
+    float vmax = 0.f;
+    const float outside = std::nanf("");
+    for (size_t ri = 0; ri < runs.size(); ++ri) {
+        const Run& run = runs[ri];
+        float* row = m_row_values.data() + ri * static_cast<size_t>(w);
+        if (run.rc < 0) {
+            std::fill(row, row + w, outside);
+            continue;
+        }
+        const int visible_end = maskedFrom(run.y1 - 1);  // the run's widest unmasked extent
+        const float* lrow = lv.data() + static_cast<size_t>(run.rc) * level.cols;
+        const float* trow = run.rt >= 0 ? tv->data() + static_cast<size_t>(run.rt) * tile->cols : nullptr;
         for (int x = 0; x < w; ++x) {
             const int32_t cc = m_col_cell[static_cast<size_t>(x)];
-            if (rc < 0 || cc < 0) {
+            if (cc < 0) {
                 row[x] = outside;
                 continue;
             }
-            const double col_lo = m_col0 + x * m_tpp;
-            // Above the diagonal for every query and key the pixel spans (the first key is after the last query).
-            if (std::floor(col_lo) > std::ceil(row_hi) - 1) {
-                row[x] = masked;
-                continue;
-            }
             const int32_t ct = m_col_tile[static_cast<size_t>(x)];
-            float v = (rt >= 0 && ct >= 0) ? (*tv)[static_cast<size_t>(rt) * tile->cols + ct]
-                                           : lv[static_cast<size_t>(rc) * level.cols + cc];
+            const float v = (trow && ct >= 0) ? trow[ct] : lrow[cc];
             row[x] = v;
-            vmax = std::max(vmax, v);
+            if (x < visible_end) vmax = std::max(vmax, v);
         }
     }
     m_last_range = ScaleRange::forMaximum(m_scale, vmax);
@@ -222,26 +240,49 @@ const RgbaImage& LongAttentionModel::render() {
     const float lo2 = is_log ? static_cast<float>(std::log2(m_last_range.min_value)) : 0.f;
     const float hi2 = is_log ? static_cast<float>(std::log2(m_last_range.max_value)) : 0.f;
     const float inv_span = is_log ? 255.f / (hi2 - lo2) : 255.f / static_cast<float>(m_last_range.max_value);
-    uint8_t* px = m_image.pixels.data();
-    const size_t count = static_cast<size_t>(w) * h;
-    for (size_t i = 0; i < count; ++i, px += 4) {
-        const float v = m_values[i];
-        Rgba8 c;
+    auto pack = [](Rgba8 c) {
+        return 0xff000000u | (uint32_t(c.r) << 16) | (uint32_t(c.g) << 8) | uint32_t(c.b);
+    };
+    uint32_t palette[256];
+    for (int i = 0; i < 256; ++i) palette[i] = pack(colors.colors[i]);
+    const uint32_t outside_px = pack(kOutsideColor), masked_px = pack(kMaskedColor);
+    // Pass 2: colour each distinct row once, then copy it to its pixel rows up to the diagonal.
+    m_row_argb.resize(m_row_values.size());
+    for (size_t i = 0; i < m_row_values.size(); ++i) {
+        const float v = m_row_values[i];
         if (std::isnan(v)) {
-            c = kOutsideColor;
-        } else if (v < 0.f) {
-            c = kMaskedColor;
-        } else {
-            float t = is_log ? (v > 0.f ? (log2f(v) - lo2) * inv_span : 0.f) : v * inv_span;
-            t = std::clamp(t, 0.f, 255.f);
-            c = colors.colors[static_cast<int>(t)];
+            m_row_argb[i] = outside_px;
+            continue;
         }
-        px[0] = c.r;
-        px[1] = c.g;
-        px[2] = c.b;
-        px[3] = 255;
+        float t = is_log ? (v > 0.f ? (log2f(v) - lo2) * inv_span : 0.f) : v * inv_span;
+        t = std::clamp(t, 0.f, 255.f);
+        m_row_argb[i] = palette[static_cast<int>(t)];
     }
-    return m_image;
+    for (size_t ri = 0; ri < runs.size(); ++ri) {
+        const uint32_t* src = m_row_argb.data() + ri * static_cast<size_t>(w);
+        const bool is_outside_row = runs[ri].rc < 0;
+        for (int y = runs[ri].y0; y < runs[ri].y1; ++y) {
+            uint32_t* dst = m_argb.data() + static_cast<size_t>(y) * w;
+            const int from = is_outside_row ? w : maskedFrom(y);
+            std::memcpy(dst, src, sizeof(uint32_t) * static_cast<size_t>(from));
+            for (int x = from; x < w; ++x) dst[x] = src[x] == outside_px ? outside_px : masked_px;
+        }
+    }
+}
+
+RgbaImage LongAttentionModel::image() const {
+    RgbaImage img;
+    img.width = m_width;
+    img.height = m_height;
+    img.pixels.resize(m_argb.size() * 4);
+    for (size_t i = 0; i < m_argb.size(); ++i) {
+        img.pixels[i * 4 + 0] = static_cast<uint8_t>(m_argb[i] >> 16);
+        img.pixels[i * 4 + 1] = static_cast<uint8_t>(m_argb[i] >> 8);
+        img.pixels[i * 4 + 2] = static_cast<uint8_t>(m_argb[i]);
+        img.pixels[i * 4 + 3] = 255;
+    }
+    img.version = nextImageVersion();
+    return img;
 }
 
 LongAttentionHover LongAttentionModel::hoverAt(double x_px, double y_px) const {
@@ -276,7 +317,7 @@ size_t LongAttentionModel::memoryBytes() const {
              sizeof(float);
     if (m_pyramid) b += m_pyramid->bytes();
     if (m_tile) b += m_tile->bytes();
-    b += m_image.pixels.size() + m_values.size() * sizeof(float) +
+    b += (m_argb.size() + m_row_argb.size()) * sizeof(uint32_t) + m_row_values.size() * sizeof(float) +
          (m_row_cell.size() + m_col_cell.size() + m_row_tile.size() + m_col_tile.size()) * sizeof(int32_t);
     return b;
 }
@@ -313,6 +354,18 @@ void LongAttentionTileWorker::run() {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_cv.wait(lock, [this] { return m_is_stopping || m_has_pending; });
             if (m_is_stopping) return;
+            // Debounce: while the user keeps zooming/panning, requests replace each other and no tile
+            // computation competes with the GUI thread's frames for the CPU.
+            for (;;) {
+                LongTileRequest seen = m_pending;
+                m_has_pending = false;
+                if (m_cv.wait_for(lock, std::chrono::milliseconds(kDebounceMs), [this] { return m_is_stopping || m_has_pending; })) {
+                    if (m_is_stopping) return;
+                    continue;  // a newer request: wait again
+                }
+                m_pending = seen;
+                break;
+            }
             req = m_pending;
             m_has_pending = false;
             m_cancel = false;

@@ -78,9 +78,11 @@ public:
     const LongTileRequest& tileRequest() const { return m_tile_request; }
     bool hasTile() const { return static_cast<bool>(m_tile); }
 
-    // Draws the viewport (pyramid level closest to the zoom, the tile where it covers) into image().
-    const RgbaImage& render();
-    const RgbaImage& image() const { return m_image; }
+    // Draws the viewport (pyramid level closest to the zoom, the tile where it covers) into argb():
+    // width x height pixels 0xAARRGGBB (QImage::Format_RGB32's layout, so the widget blits it unconverted).
+    void render();
+    const std::vector<uint32_t>& argb() const { return m_argb; }
+    RgbaImage image() const;  // the last render as RGBA8 (tests, export)
     // Pyramid level used by the last render (0 = finest).
     int lastLevel() const { return m_last_level; }
     ScaleRange lastRange() const { return m_last_range; }
@@ -103,17 +105,20 @@ private:
     LongPooling m_pooling = LongPooling::Max;
     ColorScale m_scale = ColorScale::Log;
     int64_t m_tile_budget = kDefaultTileBudget;
-    RgbaImage m_image;
-    std::vector<float> m_values;  // scratch, width * height
+    std::vector<uint32_t> m_argb;     // width * height
+    std::vector<float> m_row_values;  // scratch: one row of values per distinct source row
+    std::vector<uint32_t> m_row_argb;  // scratch: the same rows coloured
     std::vector<int32_t> m_row_cell, m_col_cell, m_row_tile, m_col_tile;
     int m_last_level = 0;
     ScaleRange m_last_range;
 };
 
-// Computes tiles on its own thread; a newer request cancels the one in flight (latest wins). The
+// Computes tiles on its own thread once requests pause for kDebounceMs; a newer request cancels the
+// one in flight (latest wins). The
 // callback runs on the worker thread with the request it answers (the view re-posts it to the GUI thread).
 class LongAttentionTileWorker {
 public:
+    static constexpr int kDebounceMs = 40;  // quiet time before a tile is computed
     using Done = std::function<void(const LongTileRequest&, std::shared_ptr<const PooledWeights>, double compute_ms)>;
     LongAttentionTileWorker(std::shared_ptr<const LongAttentionCapture> capture, Done done);
     ~LongAttentionTileWorker();  // cancels and joins

@@ -167,11 +167,14 @@ void LongAttentionCanvas::paintEvent(QPaintEvent*) {
     QElapsedTimer timer;
     timer.start();
     QPainter p(this);
-    const RgbaImage& img = m_view->m_model->render();
-    if (img.isEmpty()) {
+    LongAttentionModel& m = *m_view->m_model;
+    m.render();
+    if (m.argb().empty()) {
         p.fillRect(rect(), Qt::white);
     } else {
-        QImage q(img.pixels.data(), img.width, img.height, img.width * 4, QImage::Format_RGBA8888);
+        // Format_RGB32 is the backing store's own layout: no conversion while blitting.
+        const QImage q(reinterpret_cast<const uchar*>(m.argb().data()), m.width(), m.height(), m.width() * 4,
+                       QImage::Format_RGB32);
         p.drawImage(0, 0, q);
     }
     m_last_frame_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;

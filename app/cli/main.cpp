@@ -16,6 +16,7 @@
 #include <vector>
 
 
+#include "core/analysis/long_attention.h"
 #include "core/engine/compare.h"
 #include "core/engine/model.h"
 #include "core/export/run_export.h"
@@ -54,6 +55,9 @@ constexpr const char* kUsage = R"(usage:
                   [--session FILE] [--json]
   attnlab-cli sessions FILE [--json]
   attnlab-cli export --session FILE [--run ID ...] --format jsonl|csv|npy --out DIR
+  attnlab-cli long-capture (--model DIR (--prompt TEXT | --prompt-file F) --layer L --head H
+                            | --synthetic N [--seed S]) --out FILE.safetensors [--pyramid-cells S]
+                            [--device ...] [--dtype ...] [--json]
 )";
 
 struct UsageError : std::runtime_error {
@@ -288,6 +292,46 @@ int cmdTokenize(int argc, char** argv) {
     } else {
         for (int32_t id : ids) std::cout << id << "\t" << (*tokenizer)->tokenText(id) << "\n";
     }
+    return 0;
+}
+
+// One head's post-RoPE queries/keys of a prompt (or a synthetic 128K-ready head) with its row
+// normalisers and pyramid, for the app's long-attention dock (--long-attention FILE).
+int cmdLongCapture(int argc, char** argv) {
+    Args args(argc, argv, 2,
+              {{"model", true}, {"prompt", true}, {"prompt-file", true}, {"layer", true}, {"head", true},
+               {"synthetic", true}, {"seed", true}, {"out", true}, {"pyramid-cells", true}, {"device", true},
+               {"dtype", true}, {"json", false}});
+    const std::string out = args.require("out");
+    const long long cells = args.getInt("pyramid-cells", attnlab::kDefaultPyramidCells);
+    if (cells <= 0) throw UsageError("--pyramid-cells must be positive");
+    if (args.has("synthetic") == args.has("model")) throw UsageError("give exactly one of --model and --synthetic");
+    attnlab::LongAttentionCapture capture;
+    if (args.has("synthetic")) {
+        const long long n = args.getInt("synthetic", 0);
+        if (n <= 0) throw UsageError("--synthetic needs a positive token count");
+        capture = attnlab::synthesizeLongAttention(n, static_cast<uint64_t>(args.getInt("seed", 1)));
+    } else {
+        auto model = openModel(args);
+        auto ids = model->encode(textArgument(args, "prompt", "prompt-file"));
+        if (!ids) throw std::runtime_error(ids.error());
+        auto c = attnlab::captureLongAttention(*model, *ids, args.getInt("layer", 0), args.getInt("head", 0));
+        if (!c) throw std::runtime_error(c.error());
+        capture = std::move(*c);
+    }
+    // --device cuda: normalisers and pyramid on the GPU (the token count must be a multiple of the cells).
+    const std::string device = args.get("device", "cpu");
+    if (device == "cpu" && !capture.hasNormalisers())
+        if (auto s = attnlab::computeRowNormalisers(capture); !s.isOk()) throw std::runtime_error(s.error());
+    auto pyramid = device == "cpu" ? attnlab::buildPyramid(capture, cells)
+                                   : attnlab::buildPyramidOnDevice(capture, device, cells);
+    if (!pyramid) throw std::runtime_error(pyramid.error());
+    if (auto s = attnlab::saveLongAttention(out, capture, &*pyramid); !s.isOk()) throw std::runtime_error(s.error());
+    if (args.has("json"))
+        std::cout << Json{{"file", out}, {"tokens", capture.tokens}, {"head_dim", capture.head_dim},
+                          {"pyramid_cells", pyramid->levels.front().rows}}.dump() << "\n";
+    else
+        std::cout << out << ": " << capture.tokens << " tokens, head_dim " << capture.head_dim << "\n";
     return 0;
 }
 
@@ -576,6 +620,7 @@ int main(int argc, char** argv) {
         if (command == "calibrate") return cmdCalibrate(argc, argv);
         if (command == "sessions") return cmdSessions(argc, argv);
         if (command == "export") return cmdExport(argc, argv);
+        if (command == "long-capture") return cmdLongCapture(argc, argv);
 #ifdef ATTNLAB_WITH_SCENE
         if (command == "scene") return attnlab::cli::runScene(argc, argv);
 #endif
@@ -583,7 +628,7 @@ int main(int argc, char** argv) {
         if (command == "scanpath") return attnlab::cli::runScanpath(argc, argv);
 #endif
         std::cerr << "attnlab-cli: unknown command '" << command
-                  << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export)\n";
+                  << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export, long-capture)\n";
         return 2;
     } catch (const UsageError& e) {
         std::cerr << "attnlab-cli " << command << ": " << e.what() << "\n";

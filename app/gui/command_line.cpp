@@ -74,8 +74,12 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     const QCommandLineOption screenshot(QStringLiteral("screenshot"),
                                         QStringLiteral("When done, save a picture of the whole window."),
                                         QStringLiteral("FILE.png"));
+    const QCommandLineOption long_attention(
+        QStringLiteral("long-attention"),
+        QStringLiteral("Open a long-context attention capture (one head's queries/keys, .safetensors) in its dock."),
+        QStringLiteral("FILE"));
     for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &open_run, &figure, &quit, &head, &tokens,
-                          &device, &dtype, &size, &dpi, &vector_cells, &diff_runs, &screenshot})
+                          &device, &dtype, &size, &dpi, &vector_cells, &diff_runs, &screenshot, &long_attention})
         p.addOption(*o);
     parsed.help = p.helpText().toStdString();
 
@@ -100,6 +104,7 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     if (p.isSet(prompt) && o.prompt.empty()) return fail(QStringLiteral("--prompt is empty"));
     for (const QString& s : p.values(strategy)) o.strategies.push_back(s.toStdString());
     o.is_run = p.isSet(run);
+    o.long_attention_file = p.value(long_attention).toStdString();
     o.is_quit_when_done = p.isSet(quit);
     for (const QString& f : p.values(figure)) {
         const int colon = f.indexOf(QLatin1Char(':'));

@@ -2,7 +2,7 @@
 //   attnlab [--model DIR] [--session FILE] [--prompt TEXT | --task SPEC] [--strategy SPEC]...
 //           [--run | --open-run ID] [--export-figure VIEW:FILE.{png,svg,pdf}]... [--quit-when-done]
 // plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --figure-dpi N,
-// --figure-vector-cells N, --diff-runs A:B, --screenshot FILE.
+// --figure-vector-cells N, --diff-runs A:B, --screenshot FILE, --long-attention FILE (a long-context capture).
 #pragma once
 
 #include <QSize>
@@ -38,6 +38,7 @@ struct AppOptions {
     int diff_run_a = -1;  // --diff-runs A:B (comparison order, from 0); -1: first and last run
     int diff_run_b = -1;
     std::string screenshot_file;
+    std::string long_attention_file;  // --long-attention: a capture of core/analysis/long_attention.h
 };
 
 constexpr const char* kFigureViews[] = {"attention", "mask", "grid", "timeline", "diff"};

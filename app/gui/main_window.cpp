@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QDir>
 #include <QDockWidget>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QKeySequence>
 #include <QLabel>
@@ -31,6 +32,7 @@
 #include "views/figure/view_figures.h"
 #include "views/head_grid_model.h"
 #include "views/head_grid_view.h"
+#include "views/long_attention_view.h"
 #include "views/timeline_view.h"
 #ifdef ATTNLAB_WITH_SCENE_VIEW
 #include "views/scene_view.h"
@@ -109,6 +111,11 @@ void MainWindow::buildUi() {
     results_dock->raise();
     m_sessions = new SessionBrowser(this);
     QDockWidget* session_dock = addDock(this, tr("Sessions"), m_sessions, Qt::RightDockWidgetArea);
+    // One head of a long prompt (issue 7), from a capture file (--long-attention FILE or the File menu).
+    m_long_attention = new LongAttentionView(this);
+    QDockWidget* long_dock = addDock(this, tr("Long attention"), m_long_attention, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(results_dock, long_dock);
+    results_dock->raise();
     // The left column runs the full height; results sit under the views.
     setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
     setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
@@ -152,8 +159,14 @@ void MainWindow::buildUi() {
     QAction* export_action = file_menu->addAction(tr("&Export figure…"), this, &MainWindow::showExportDialog);
     export_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
     export_action->setObjectName(QStringLiteral("exportFigureAction"));
+    file_menu->addAction(tr("Open &long-attention capture…"), this, [this] {
+        const QString file = QFileDialog::getOpenFileName(this, tr("Open long-attention capture"), QString(),
+                                                          tr("Captures (*.safetensors)"));
+        if (!file.isEmpty()) openLongAttention(file);
+    });
     file_menu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     auto* view_menu = menuBar()->addMenu(tr("&View"));
+    view_menu->addAction(long_dock->toggleViewAction());
     for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, session_dock, results_dock, timeline_dock,
                            diff_dock})
         view_menu->addAction(d->toggleViewAction());
@@ -194,7 +207,20 @@ void MainWindow::buildUi() {
     statusBar()->showMessage(tr("Starting the engine…"));
 }
 
+void MainWindow::openLongAttention(const QString& file) {
+    const Status status = m_long_attention->openFile(file.toStdString());
+    if (!status.isOk()) {
+        statusBar()->showMessage(tr("Could not open the long-attention capture: %1").arg(QString::fromStdString(status.error())));
+        std::cerr << "attnlab: --long-attention: " << status.error() << "\n";
+        m_errors.push_back("--long-attention: " + status.error());
+        return;
+    }
+    if (auto* dock = qobject_cast<QDockWidget*>(m_long_attention->parentWidget())) dock->raise();
+    statusBar()->showMessage(tr("Opened %1").arg(file));
+}
+
 void MainWindow::start() {
+    if (!m_options.long_attention_file.empty()) openLongAttention(QString::fromStdString(m_options.long_attention_file));
     m_sessions->openSession(m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file,
                             m_options.open_run <= 0);
     if (!m_options.prompt.empty()) m_input_panel->setPrompt(QString::fromStdString(m_options.prompt));

@@ -22,6 +22,7 @@ class AttentionView;
 class DiffView;
 struct FigureOptions;
 class HeadGridView;
+class LongAttentionView;
 class InputPanel;
 class ModelPanel;
 class ResultsPanel;
@@ -69,6 +70,8 @@ private:
     bool exportFigure(const std::string& view, const QString& file, const FigureOptions& options, QString* error,
                       QSize* size);
     void showExportDialog();
+    // Shows a long-attention capture file in its dock; errors go to the status bar and the automation summary.
+    void openLongAttention(const QString& file);
 
     AppOptions m_options;
     std::string m_exe_path;
@@ -83,6 +86,7 @@ private:
     HeadGridView* m_grid = nullptr;
     TimelineView* m_timeline = nullptr;
     DiffView* m_diff = nullptr;
+    LongAttentionView* m_long_attention = nullptr;
     SessionBrowser* m_sessions = nullptr;  // autosave and the session browser
     QAction* m_run_action = nullptr;
     QAction* m_cancel_action = nullptr;

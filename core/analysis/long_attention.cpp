@@ -280,6 +280,76 @@ Result<AttentionPyramid> buildPyramid(const LongAttentionCapture& c, int64_t fin
     return p;
 }
 
+Result<AttentionPyramid> buildPyramidOnDevice(LongAttentionCapture& c, const std::string& device, int64_t finest_cells) {
+    if (Status s = validateCapture(c); !s.isOk()) return s;
+    const int64_t n = c.tokens, d = c.head_dim;
+    const int64_t cells = std::min(finest_cells, n);
+    if (cells <= 0 || n % cells != 0)
+        return Status::fail("the device pyramid needs the token count (" + std::to_string(n) +
+                            ") to be a multiple of the cell count (" + std::to_string(cells) + ")");
+    try {
+        c10::InferenceMode guard;
+        const at::Device dev(device);
+        const auto opts = at::TensorOptions().dtype(at::kFloat).device(dev);
+        at::Tensor q = at::from_blob(c.queries.data(), {n, d}, at::kFloat).to(dev).mul_(c.scale);
+        at::Tensor k = at::from_blob(c.keys.data(), {n, d}, at::kFloat).to(dev);
+        const int64_t bin = n / cells;
+        // Row bands of whole cells, ~1024 rows; key blocks of whole cells, ~8192 keys.
+        const int64_t band = bin * std::max<int64_t>(1, 1024 / bin), kblock = bin * std::max<int64_t>(1, 8192 / bin);
+        const float neg_inf = -std::numeric_limits<float>::infinity();
+        at::Tensor lse_all = at::empty({n}, opts), max_all = at::empty({n}, opts);
+        for (int64_t r0 = 0; r0 < n; r0 += band) {
+            const int64_t r1 = std::min(n, r0 + band);
+            at::Tensor qb = q.slice(0, r0, r1), rows = at::arange(r0, r1, opts.dtype(at::kLong)).view({-1, 1});
+            at::Tensor m = at::full({r1 - r0}, neg_inf, opts), sum = at::zeros({r1 - r0}, opts);
+            for (int64_t k0 = 0; k0 < r1; k0 += kblock) {
+                const int64_t k1 = std::min(r1, k0 + kblock);
+                at::Tensor s = at::matmul(qb, k.slice(0, k0, k1).t());
+                if (k1 > r0 + 1) s.masked_fill_(at::arange(k0, k1, opts.dtype(at::kLong)).view({1, -1}) > rows, neg_inf);
+                at::Tensor m_new = at::maximum(m, std::get<0>(s.max(1)));
+                sum = sum.mul(at::exp(m - m_new)).add_(at::exp(s.sub_(m_new.view({-1, 1}))).sum(1));
+                m = m_new;
+            }
+            max_all.slice(0, r0, r1).copy_(m);
+            lse_all.slice(0, r0, r1).copy_(m + at::log(sum));
+        }
+        at::Tensor pmax = at::zeros({cells, cells}, opts), psum = at::zeros({cells, cells}, opts);
+        for (int64_t r0 = 0; r0 < n; r0 += band) {
+            const int64_t r1 = std::min(n, r0 + band);
+            at::Tensor qb = q.slice(0, r0, r1), rows = at::arange(r0, r1, opts.dtype(at::kLong)).view({-1, 1});
+            at::Tensor lse = lse_all.slice(0, r0, r1).view({-1, 1});
+            for (int64_t k0 = 0; k0 < r1; k0 += kblock) {
+                const int64_t k1 = std::min(r1, k0 + kblock);
+                at::Tensor p = at::exp(at::matmul(qb, k.slice(0, k0, k1).t()).sub_(lse));
+                if (k1 > r0 + 1) p.masked_fill_(at::arange(k0, k1, opts.dtype(at::kLong)).view({1, -1}) > rows, 0.0);
+                at::Tensor grid = p.view({(r1 - r0) / bin, bin, (k1 - k0) / bin, bin});
+                at::Tensor gmax = std::get<0>(std::get<0>(grid.max(3)).max(1));
+                at::Tensor gsum = grid.sum({1, 3});
+                pmax.slice(0, r0 / bin, r1 / bin).slice(1, k0 / bin, k1 / bin).copy_(gmax);
+                psum.slice(0, r0 / bin, r1 / bin).slice(1, k0 / bin, k1 / bin).copy_(gsum);
+            }
+        }
+        at::Tensor pmean = psum.div_(static_cast<double>(bin * bin));
+        pmax = pmax.cpu().contiguous();
+        pmean = pmean.cpu().contiguous();
+        at::Tensor lse_cpu = lse_all.cpu().contiguous(), max_cpu = max_all.cpu().contiguous();
+        c.row_lse.assign(lse_cpu.data_ptr<float>(), lse_cpu.data_ptr<float>() + n);
+        c.row_max.assign(max_cpu.data_ptr<float>(), max_cpu.data_ptr<float>() + n);
+        AttentionPyramid pyr;
+        pyr.tokens = n;
+        PooledWeights l;
+        l.rows = l.cols = cells;
+        l.row_edges = l.col_edges = splitEdges(0, n, cells);
+        l.max.assign(pmax.data_ptr<float>(), pmax.data_ptr<float>() + pmax.numel());
+        l.mean.assign(pmean.data_ptr<float>(), pmean.data_ptr<float>() + pmean.numel());
+        pyr.levels.push_back(std::move(l));
+        completePyramid(pyr);
+        return pyr;
+    } catch (const std::exception& e) {
+        return Status::fail("pyramid on " + device + ": " + std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+    }
+}
+
 Status saveLongAttention(const std::string& path, const LongAttentionCapture& c, const AttentionPyramid* pyramid) {
     if (Status s = validateCapture(c); !s.isOk()) return Status::fail(path + ": " + s.error());
     if (!c.hasNormalisers()) return Status::fail(path + ": the capture has no row normalisers to save");

@@ -91,6 +91,12 @@ float exactWeight(const LongAttentionCapture& capture, int64_t row, int64_t col)
 // The pyramid: level 0 pooled block-wise from the exact weights, coarser levels merged from it.
 Result<AttentionPyramid> buildPyramid(const LongAttentionCapture& capture, int64_t finest_cells = kDefaultPyramidCells,
                                       const std::atomic<bool>* cancel = nullptr);
+// The same on a LibTorch device ("cuda", "cuda:1"; "cpu" runs the same tensor code): q/k are copied
+// there once, normalisers (filled into `capture`) and pyramid are computed with tensor reductions.
+// Needs N divisible by the finest cell count (cells of equal size); fails otherwise or when the
+// device is not available in this LibTorch.
+Result<AttentionPyramid> buildPyramidOnDevice(LongAttentionCapture& capture, const std::string& device,
+                                              int64_t finest_cells = kDefaultPyramidCells);
 // Coarser levels from levels[0] alone (used after loading a capture that stores only the finest level).
 void completePyramid(AttentionPyramid& pyramid);
 

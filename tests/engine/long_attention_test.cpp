@@ -112,6 +112,28 @@ TEST_P(LongAttentionDense, NormalisersPyramidAndTilesMatchDenseSoftmax) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, LongAttentionDense, ::testing::Values<int64_t>(300, 1000));
 
+TEST(LongAttention, DevicePyramidEqualsTheBlockwiseOne) {
+    // The tensor-reduction path (what runs on CUDA) on the CPU, against the C++ pooling path.
+    LongAttentionCapture c = randomCapture(1024, 32, 11, 2.0);
+    LongAttentionCapture on_device = c;
+    ASSERT_TRUE(computeRowNormalisers(c).isOk());
+    auto ref = buildPyramid(c, 64);
+    ASSERT_TRUE(ref.isOk());
+    auto dev = buildPyramidOnDevice(on_device, "cpu", 64);
+    ASSERT_TRUE(dev.isOk()) << dev.error();
+    for (size_t i = 0; i < c.row_lse.size(); ++i) ASSERT_NEAR(on_device.row_lse[i], c.row_lse[i], 1e-4);
+    ASSERT_EQ(dev->levels.size(), ref->levels.size());
+    for (size_t l = 0; l < ref->levels.size(); ++l)
+        for (size_t i = 0; i < ref->levels[l].max.size(); ++i) {
+            ASSERT_NEAR(dev->levels[l].max[i], ref->levels[l].max[i], 1e-5 + 1e-4 * ref->levels[l].max[i]);
+            ASSERT_NEAR(dev->levels[l].mean[i], ref->levels[l].mean[i], 1e-7 + 1e-4 * ref->levels[l].mean[i]);
+        }
+    LongAttentionCapture odd = randomCapture(1000, 8, 1, 1.0);
+    auto bad = buildPyramidOnDevice(odd, "cpu", 64);
+    ASSERT_FALSE(bad.isOk());
+    EXPECT_NE(bad.error().find("multiple of the cell count"), std::string::npos);
+}
+
 TEST(LongAttention, RangesAndMissingNormalisersAreErrors) {
     LongAttentionCapture c = randomCapture(50, 8, 1, 1.0);
     auto t = computeTile(c, 0, 10, 0, 10);

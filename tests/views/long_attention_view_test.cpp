@@ -91,7 +91,8 @@ TEST(LongAttentionModel, PanIsClampedAndAboveTheDiagonalIsMasked) {
     EXPECT_DOUBLE_EQ(m.row0(), 0);
     EXPECT_DOUBLE_EQ(m.col0(), 0);
     m.panBy(-1e6, 0);  // keys to the end: the top-right corner is all above the diagonal
-    const RgbaImage& img = m.render();
+    m.render();
+    const RgbaImage img = m.image();
     const Rgba8 corner = img.at(199, 0);
     EXPECT_EQ(corner.r, 235);
     EXPECT_EQ(corner.g, 235);
