@@ -34,7 +34,7 @@ namespace {
 
 QColor heat(double v) {  // 0..1 -> transparent .. opaque orange-red
     v = std::clamp(v, 0.0, 1.0);
-    return QColor::fromRgbF(1.0, 0.55 * (1 - v) + 0.1, 0.05, 0.15 + 0.7 * std::sqrt(v));
+    return QColor::fromRgbF(1.0, 0.55 * (1 - v) + 0.1, 0.05, 0.1 + 0.45 * std::sqrt(v));  // objects stay visible
 }
 
 void arrow(QPainter& p, QPointF a, QPointF b, double head) {
@@ -112,6 +112,12 @@ void ScanpathFigure::paintBody(QPainter& p, const QRectF& area, const FigureStyl
         p.setPen(QPen(target ? QColor(255, 220, 0) : QColor(220, 220, 220), target ? 2.0 : 1.0));
         p.setBrush(Qt::NoBrush);
         p.drawRect(box);
+        // Object index (the attention bars below use the same numbers).
+        QFont small = p.font();
+        small.setPixelSize(std::max(6, static_cast<int>(style.font_px * 0.7)));
+        p.setFont(small);
+        p.setPen(QColor(235, 235, 235));
+        p.drawText(QPointF(box.left() + 1, box.top() - 2), QString::number(i));
     }
     // Subject (full path) and model (up to the current step).
     if (m_model.subject() >= 0)
