@@ -107,6 +107,8 @@ TEST(LongAttentionDock, WorkerDeliversTheTileAndBadFilesAreErrors) {
     int argc = 1;
     char name[] = "long_attention_view_test";
     char* argv[] = {name, nullptr};
+    // No display needed (QPainter only); ctest sets the same, a bare run of the binary may not.
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
     QApplication app(argc, argv);
     LongAttentionView view;
     view.resize(500, 400);
