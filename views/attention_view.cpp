@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "views/attention_model.h"
+#include "views/picker.h"
 #include "views/draw/painters.h"
 #include "views/imgui_canvas.h"
 
@@ -47,17 +48,6 @@ private:
 namespace {
 
 constexpr int kHeadRole = Qt::UserRole + 1;
-
-// A picker without a separate label (the items say what they are), so two views fit side by side.
-QComboBox* addPicker(QHBoxLayout* row, const QString& tooltip, QWidget* parent, int min_chars) {
-    auto* box = new QComboBox(parent);
-    // Long strategy specs must not push the other pickers over each other.
-    box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-    box->setMinimumContentsLength(min_chars);
-    box->setToolTip(tooltip);
-    row->addWidget(box);
-    return box;
-}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 
 #include "views/diff_model.h"
 #include "views/figure/figure_widget.h"
+#include "views/picker.h"
 #include "views/figure/view_figures.h"
 
 namespace attnlab {
@@ -17,20 +18,12 @@ DiffView::DiffView(QWidget* parent)
     layout->setContentsMargins(4, 4, 4, 4);
     layout->setSpacing(4);
     auto* row = new QHBoxLayout();
-    auto addBox = [&](const QString& tooltip, int min_chars) {
-        auto* box = new QComboBox(this);
-        box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-        box->setMinimumContentsLength(min_chars);
-        box->setToolTip(tooltip);
-        row->addWidget(box);
-        return box;
-    };
     row->addWidget(new QLabel(tr("B"), this));
-    m_b_box = addBox(tr("Run B (shown as B − A)"), 8);
+    m_b_box = addPicker(row, tr("Run B (shown as B − A)"), this, 8);
     row->addWidget(new QLabel(tr("− A"), this));
-    m_a_box = addBox(tr("Run A, the baseline"), 8);
-    m_layer_box = addBox(tr("Layer"), 7);
-    m_head_box = addBox(tr("Query head"), 7);
+    m_a_box = addPicker(row, tr("Run A, the baseline"), this, 8);
+    m_layer_box = addPicker(row, tr("Layer"), this, 7);
+    m_head_box = addPicker(row, tr("Query head"), this, 7);
     layout->addLayout(row);
     m_canvas = new FigureWidget(this);
     m_canvas->setObjectName(QStringLiteral("diffCanvas"));

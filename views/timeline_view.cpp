@@ -5,6 +5,7 @@
 #include <QVBoxLayout>
 
 #include "views/figure/figure_widget.h"
+#include "views/picker.h"
 #include "views/figure/view_figures.h"
 #include "views/timeline_model.h"
 
@@ -16,18 +17,10 @@ TimelineView::TimelineView(QWidget* parent)
     layout->setContentsMargins(4, 4, 4, 4);
     layout->setSpacing(4);
     auto* row = new QHBoxLayout();
-    auto addBox = [&](const QString& tooltip, int min_chars) {
-        auto* box = new QComboBox(this);
-        box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-        box->setMinimumContentsLength(min_chars);
-        box->setToolTip(tooltip);
-        row->addWidget(box);
-        return box;
-    };
-    m_run_box = addBox(tr("Run whose KV cache is shown"), 10);
+    m_run_box = addPicker(row, tr("Run whose KV cache is shown"), this, 10);
     m_run_box->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
-    m_layer_box = addBox(tr("Layer"), 7);
-    m_kv_box = addBox(tr("KV head"), 8);
+    m_layer_box = addPicker(row, tr("Layer"), this, 7);
+    m_kv_box = addPicker(row, tr("KV head"), this, 8);
     layout->addLayout(row);
     m_canvas = new FigureWidget(this);
     m_canvas->setObjectName(QStringLiteral("timelineCanvas"));
