@@ -109,6 +109,99 @@ __global__ void siluMulKernel(const T* gate, const T* up, T* out, int64_t n) {
     out[i] = fromF<T>(s * toF(up[i]));
 }
 
+constexpr int kGemvWarps = 4;
+constexpr int kGemvUnroll = 8;  // 16-byte loads in flight per lane and row
+
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b, __nv_bfloat16) {
+    const auto* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+    const auto* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 fa = __bfloat1622float2(pa[i]);
+        const float2 fb = __bfloat1622float2(pb[i]);
+        s = fmaf(fa.x, fb.x, s);
+        s = fmaf(fa.y, fb.y, s);
+    }
+    return s;
+}
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b, __half) {
+    const auto* pa = reinterpret_cast<const __half2*>(&a);
+    const auto* pb = reinterpret_cast<const __half2*>(&b);
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 fa = __half22float2(pa[i]);
+        const float2 fb = __half22float2(pb[i]);
+        s = fmaf(fa.x, fb.x, s);
+        s = fmaf(fa.y, fb.y, s);
+    }
+    return s;
+}
+
+// One warp per output (kRows = 1) or per gate/up row pair (kRows = 2). Each lane reads 16-byte
+// chunks lane, lane + 32, ...; kGemvUnroll chunks per row are loaded before any is used.
+template <typename T, int kRows>
+__global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restrict__ w, const T* __restrict__ x,
+                                                              const T* __restrict__ bias, T* __restrict__ y, int n,
+                                                              int k) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
+    if (row >= n) return;
+    const int chunks = k / 8;
+    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    const uint4* ws[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) ws[r] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(row + r * n) * k);
+    float acc[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
+    int c = lane;
+    for (; c + (kGemvUnroll - 1) * 32 < chunks; c += kGemvUnroll * 32) {
+        uint4 wv[kRows][kGemvUnroll];
+        uint4 xv[kGemvUnroll];
+#pragma unroll
+        for (int u = 0; u < kGemvUnroll; ++u) {
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) wv[r][u] = __ldcs(ws[r] + c + u * 32);
+            xv[u] = __ldg(xs + c + u * 32);
+        }
+#pragma unroll
+        for (int u = 0; u < kGemvUnroll; ++u)
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) acc[r] += dot8(wv[r][u], xv[u], T());
+    }
+    for (; c < chunks; c += 32) {
+        const uint4 xv = __ldg(xs + c);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) acc[r] += dot8(__ldcs(ws[r] + c), xv, T());
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+        for (int off = 16; off > 0; off >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+    if (lane != 0) return;
+    if (kRows == 1) {
+        y[row] = fromF<T>(acc[0] + (bias ? toF(bias[row]) : 0.f));
+    } else {
+        const float g = round<T>(acc[0] + (bias ? toF(bias[row]) : 0.f));
+        const float u = round<T>(acc[kRows - 1] + (bias ? toF(bias[row + n]) : 0.f));
+        const float s = round<T>(g / (1.f + expf(-g)));
+        y[row] = fromF<T>(s * u);
+    }
+}
+
+template <typename T>
+void launchGemv(GemvEpilogue epilogue, const void* w, const void* x, const void* bias, void* y, int n, int k,
+                cudaStream_t st) {
+    const unsigned blocks = static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps);
+    if (epilogue == GemvEpilogue::kSiluMul)
+        gemvKernel<T, 2><<<blocks, kGemvWarps * 32, 0, st>>>(static_cast<const T*>(w), static_cast<const T*>(x),
+                                                              static_cast<const T*>(bias), static_cast<T*>(y), n, k);
+    else
+        gemvKernel<T, 1><<<blocks, kGemvWarps * 32, 0, st>>>(static_cast<const T*>(w), static_cast<const T*>(x),
+                                                              static_cast<const T*>(bias), static_cast<T*>(y), n, k);
+}
+
 std::string launchError(const char* what) {
     const cudaError_t err = cudaGetLastError();
     if (err == cudaSuccess) return {};
@@ -166,6 +259,19 @@ std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, vo
         siluMulKernel<__half><<<blocks, threads, 0, st>>>(static_cast<const __half*>(gate),
                                                           static_cast<const __half*>(up), static_cast<__half*>(out), n);
     return launchError("fused silu*mul");
+}
+
+std::string fusedGemv(ElementType dtype, GemvEpilogue epilogue, const void* w, const void* x, const void* bias,
+                      void* y, int n, int k, void* stream) {
+    if (n <= 0 || k <= 0 || !w || !x || !y) return "fused gemv: bad arguments";
+    if (k % 8 || reinterpret_cast<uintptr_t>(w) % 16 || reinterpret_cast<uintptr_t>(x) % 16)
+        return "fused gemv: k must be a multiple of 8 and W, x 16-byte aligned";
+    auto st = static_cast<cudaStream_t>(stream);
+    if (dtype == ElementType::kBFloat16)
+        launchGemv<__nv_bfloat16>(epilogue, w, x, bias, y, n, k, st);
+    else
+        launchGemv<__half>(epilogue, w, x, bias, y, n, k, st);
+    return launchError("fused gemv");
 }
 
 }  // namespace attnlab::kernels

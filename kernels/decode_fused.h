@@ -28,4 +28,15 @@ std::string fusedRopeKvWrite(ElementType dtype, const void* q, const void* k, co
 // out = to_dtype(float(to_dtype(silu(float(gate)))) * float(up)), n elements.
 std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, void* out, int64_t n, void* stream);
 
+// Matrix-vector product of one token, y = W x (+ b), W row-major [rows, k], x [k], float
+// accumulation, one warp per output row reading W with 16-byte loads (decode is bound by the
+// weight bytes; cuBLAS' skinny GEMMs leave bandwidth unused at these shapes). k % 8 == 0 and
+// W, x 16-byte aligned.
+//   kStore:   rows = n, y[i] = to_dtype(W[i] . x + b[i]).
+//   kSiluMul: rows = 2n, W = [gate; up] stacked, y[i] = to_dtype(round(silu(g)) * u) with
+//             g = round(W[i] . x + b[i]), u = round(W[n + i] . x + b[n + i]) (as fusedSiluMul).
+enum class GemvEpilogue { kStore, kSiluMul };
+std::string fusedGemv(ElementType dtype, GemvEpilogue epilogue, const void* w, const void* x, const void* bias,
+                      void* y, int n, int k, void* stream);
+
 }  // namespace attnlab::kernels

@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/decode_fused.h"
 
@@ -56,6 +59,35 @@ void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out) {
     if (!gate.is_contiguous() || !up.is_contiguous() || !out.is_contiguous() || gate.numel() != up.numel())
         throw std::invalid_argument("fused silu*mul: tensors must be contiguous and equal in size");
     check(fusedSiluMul(typeOf(gate), gate.data_ptr(), up.data_ptr(), out.data_ptr(), gate.numel(), streamOf(gate)));
+}
+
+at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul) {
+    static const bool enabled = [] {
+        const char* env = std::getenv("ATTNLAB_GEMV");
+        return !(env && std::string(env) == "0");
+    }();
+    const int64_t k = w.size(1);
+    const int64_t rows = w.size(0);
+    const bool aligned = reinterpret_cast<uintptr_t>(w.data_ptr()) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+    const bool usable = enabled && x.numel() == k && k % 8 == 0 && x.is_contiguous() && w.is_contiguous() &&
+                        x.scalar_type() == w.scalar_type() && (!bias.defined() || bias.is_contiguous()) && aligned &&
+                        (!silu_mul || rows % 2 == 0) && rows < (int64_t(1) << 31) && w.is_cuda() &&
+                        (w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kHalf);
+    if (!usable) {
+        at::Tensor y = at::linear(x.reshape({-1, k}), w, bias);
+        if (!silu_mul) return y;
+        const int64_t n = rows / 2;
+        at::Tensor gate = y.narrow(-1, 0, n).contiguous(), up = y.narrow(-1, n, n).contiguous();
+        siluMul(gate, up, gate);
+        return gate;
+    }
+    const int64_t n = silu_mul ? rows / 2 : rows;
+    at::Tensor y = at::empty({1, n}, x.options());
+    check(fusedGemv(typeOf(x), silu_mul ? GemvEpilogue::kSiluMul : GemvEpilogue::kStore, w.data_ptr(), x.data_ptr(),
+                    bias.defined() ? bias.data_ptr() : nullptr, y.data_ptr(), static_cast<int>(n),
+                    static_cast<int>(k), streamOf(x)));
+    return y;
 }
 
 }  // namespace attnlab::kernels

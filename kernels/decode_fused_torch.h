@@ -14,4 +14,10 @@ void ropeKvWrite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, 
                  at::Tensor& pos_cache);
 void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out);
 
+// One-token linear layer through fusedGemv: x [1, k] (or [k]), w [rows, k], bias [rows] or undefined.
+// silu_mul: w = [gate; up] stacked ([2n, k]) and the result is SiLU(gate) * up, [1, n]; else [1, rows].
+// Falls back to at::linear (+ siluMul) when the shapes or alignment do not suit the kernel, or when
+// ATTNLAB_GEMV=0.
+at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul = false);
+
 }  // namespace attnlab::kernels

@@ -75,7 +75,9 @@ SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Te
         // Sequences without a bias read a zero bias of their length.
         for (size_t s = 0; s < seqs; ++s) {
             if (bp[s]) continue;
-            at::Tensor z = at::zeros({std::max<int64_t>(1, k_rows[s].size(0))}, q.options().dtype(at::kFloat));
+            // As long as any later length (max_length), so a replayed plan never reads past it.
+            at::Tensor z = at::zeros({std::max<int64_t>({int64_t(1), k_rows[s].size(0), m_max_length})},
+                                     q.options().dtype(at::kFloat));
             m_keep.push_back(z);
             bp[s] = z.data_ptr();
         }

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <memory>
+#include <unordered_map>
 
 #include "core/util/torch_compat.h"
 #include "kernels/sparse_decode_ref.h"
@@ -57,6 +59,55 @@ void notifyObserver(const at::Tensor& q, const at::Tensor& q_positions, const La
     }
 }
 
+#if ATTNLAB_KERNELS_CUDA
+// The eager decode over a ragged cache calls the kernel once per layer and token. Its plan (device
+// pointer tables, workspace, split count) is kept per cache layer and reused, with only the lengths
+// copied, while every head's K/V/bias storage stays where it was and the lengths stay under the
+// plan's bound; anything else builds a new plan.
+at::Tensor cachedSparseDecode(const LayerKv& kv, const at::Tensor& q3, const std::vector<at::Tensor>& ks,
+                              const std::vector<at::Tensor>& vs, const std::vector<at::Tensor>& bias, double scale) {
+    struct Entry {
+        std::vector<const void*> pointers;  // k, v, bias per head
+        std::vector<int64_t> shape;         // q heads, head dim, dtype, row stride
+        double scale = 0;
+        int64_t max_length = 0;
+        std::unique_ptr<kernels::SparseDecodePlan> plan;
+    };
+    thread_local std::unordered_map<const LayerKv*, Entry> plans;
+    if (plans.size() > 1024) plans.clear();  // caches come and go (comparisons clone them)
+
+    const int64_t hkv = static_cast<int64_t>(ks.size());
+    std::vector<const void*> pointers;
+    std::vector<int> lengths;
+    int64_t longest = 0;
+    for (int64_t h = 0; h < hkv; ++h) {
+        pointers.push_back(ks[h].data_ptr());
+        pointers.push_back(vs[h].data_ptr());
+        pointers.push_back(bias[h].defined() ? bias[h].data_ptr() : nullptr);
+        lengths.push_back(static_cast<int>(ks[h].size(0)));
+        longest = std::max(longest, ks[h].size(0));
+    }
+    const std::vector<int64_t> shape = {q3.size(1), q3.size(2), static_cast<int64_t>(q3.scalar_type()),
+                                        hkv ? ks[0].stride(0) : 0};
+    at::Tensor qc = q3.contiguous();
+    Entry& e = plans[&kv];
+    if (e.plan && e.pointers == pointers && e.shape == shape && e.scale == scale && longest <= e.max_length) {
+        e.plan->setLengths(lengths);
+    } else {
+        e.plan.reset();
+        e.pointers = pointers;
+        e.shape = shape;
+        e.scale = scale;
+        e.max_length = std::max<int64_t>(64, 2 * longest);
+        e.plan = std::make_unique<kernels::SparseDecodePlan>(qc, ks, vs, std::vector<at::Tensor>{}, bias, lengths, hkv,
+                                                             e.max_length, scale);
+    }
+    at::Tensor out = at::empty_like(qc);
+    e.plan->run(qc, out);
+    return out;
+}
+#endif
+
 }  // namespace
 
 at::Tensor visibilityMask(const at::Tensor& q_positions, const at::Tensor& k_positions, int64_t sliding_window) {
@@ -88,7 +139,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
         at::Tensor q3 = q.reshape({1, hq, d});
 #if ATTNLAB_KERNELS_CUDA
         if (q.is_cuda() && (d == 64 || d == 128) && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf))
-            return kernels::sparseDecode(q3, ks, vs, {}, bias, hkv, params.scale).reshape({hq, 1, d});
+            return cachedSparseDecode(kv, q3, ks, vs, bias, params.scale).reshape({hq, 1, d});
 #endif
         return kernels::sparseDecodeReference(q3, ks, vs, {}, bias, hkv, params.scale).reshape({hq, 1, d});
     }

@@ -133,22 +133,30 @@ Transformer::Transformer(const ModelConfig& config, const Checkpoint& checkpoint
         const std::string lp = "model.layers." + std::to_string(i) + ".";
         L.norm1_w = w.get(lp + "input_layernorm.weight", {h});
         L.norm2_w = w.get(lp + "post_attention_layernorm.weight", {h});
-        L.wq = w.get(lp + "self_attn.q_proj.weight", {q_dim, h});
-        L.wk = w.get(lp + "self_attn.k_proj.weight", {kv_dim, h});
-        L.wv = w.get(lp + "self_attn.v_proj.weight", {kv_dim, h});
+        // Stacked [q; k; v] and [gate; up] with the separate projections as row views of them.
+        L.wqkv = at::cat({w.get(lp + "self_attn.q_proj.weight", {q_dim, h}),
+                          w.get(lp + "self_attn.k_proj.weight", {kv_dim, h}),
+                          w.get(lp + "self_attn.v_proj.weight", {kv_dim, h})});
+        L.wq = L.wqkv.narrow(0, 0, q_dim);
+        L.wk = L.wqkv.narrow(0, q_dim, kv_dim);
+        L.wv = L.wqkv.narrow(0, q_dim + kv_dim, kv_dim);
         L.wo = w.get(lp + "self_attn.o_proj.weight", {h, q_dim});
         if (c.has_qkv_bias) {
-            L.bq = w.get(lp + "self_attn.q_proj.bias", {q_dim});
-            L.bk = w.get(lp + "self_attn.k_proj.bias", {kv_dim});
-            L.bv = w.get(lp + "self_attn.v_proj.bias", {kv_dim});
+            L.bqkv = at::cat({w.get(lp + "self_attn.q_proj.bias", {q_dim}), w.get(lp + "self_attn.k_proj.bias", {kv_dim}),
+                              w.get(lp + "self_attn.v_proj.bias", {kv_dim})});
+            L.bq = L.bqkv.narrow(0, 0, q_dim);
+            L.bk = L.bqkv.narrow(0, q_dim, kv_dim);
+            L.bv = L.bqkv.narrow(0, q_dim + kv_dim, kv_dim);
         }
         if (c.has_o_bias) L.bo = w.get(lp + "self_attn.o_proj.bias", {h});
-        L.w_gate = w.get(lp + "mlp.gate_proj.weight", {inter, h});
-        L.w_up = w.get(lp + "mlp.up_proj.weight", {inter, h});
+        L.w_gu = at::cat({w.get(lp + "mlp.gate_proj.weight", {inter, h}), w.get(lp + "mlp.up_proj.weight", {inter, h})});
+        L.w_gate = L.w_gu.narrow(0, 0, inter);
+        L.w_up = L.w_gu.narrow(0, inter, inter);
         L.w_down = w.get(lp + "mlp.down_proj.weight", {h, inter});
         if (c.has_mlp_bias) {
-            L.b_gate = w.get(lp + "mlp.gate_proj.bias", {inter});
-            L.b_up = w.get(lp + "mlp.up_proj.bias", {inter});
+            L.b_gu = at::cat({w.get(lp + "mlp.gate_proj.bias", {inter}), w.get(lp + "mlp.up_proj.bias", {inter})});
+            L.b_gate = L.b_gu.narrow(0, 0, inter);
+            L.b_up = L.b_gu.narrow(0, inter, inter);
             L.b_down = w.get(lp + "mlp.down_proj.bias", {h});
         }
     }
@@ -162,19 +170,26 @@ KvCache Transformer::makeCache() const {
 }
 
 int64_t Transformer::weightBytes() const {
+    // Each storage once: projections are views of stacked matrices, a tied head aliases the embedding.
+    std::vector<const void*> seen;
     int64_t total = 0;
     auto add = [&](const at::Tensor& t) {
-        if (t.defined()) total += t.numel() * static_cast<int64_t>(t.element_size());
+        if (!t.defined()) return;
+        const void* base = t.storage().data();
+        for (const void* s : seen)
+            if (s == base) return;
+        seen.push_back(base);
+        total += static_cast<int64_t>(t.storage().nbytes());
     };
     add(m_embed);
     add(m_pos_embed);
     add(m_final_w);
     add(m_final_b);
-    if (!m_config.tie_word_embeddings) add(m_lm_head);
+    add(m_lm_head);
     for (const Layer& L : m_layers) {
         for (const at::Tensor* t : {&L.norm1_w, &L.norm1_b, &L.norm2_w, &L.norm2_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk,
                                     &L.bv, &L.wqkv, &L.bqkv, &L.wo, &L.bo, &L.w_gate, &L.w_up, &L.w_down, &L.b_up,
-                                    &L.b_down, &L.b_gate})
+                                    &L.b_down, &L.b_gate, &L.w_gu, &L.b_gu})
             add(*t);
     }
     return total;
@@ -331,26 +346,27 @@ at::Tensor Transformer::decodeStaticFused(const at::Tensor& token, const at::Ten
     at::Tensor x = m_embed.index_select(0, token).contiguous();  // [1, H]
     at::Tensor hs = at::empty_like(x);
     at::Tensor q_rot = at::empty({c.num_heads, c.head_dim}, x.options());
+    const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
     at::Tensor delta;
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
         kernels::addRmsNorm(x, delta, L.norm1_w, hs, c.norm_eps);
-        at::Tensor q = at::linear(hs, L.wq, L.bq);
-        at::Tensor k = at::linear(hs, L.wk, L.bk);
-        at::Tensor v = at::linear(hs, L.wv, L.bv);
+        // One matrix-vector product for q, k and v (stacked weights); [1, q_dim + 2 kv_dim].
+        at::Tensor qkv = kernels::linearToken(hs, L.wqkv, L.bqkv);
+        at::Tensor q = qkv.narrow(1, 0, q_dim);
+        at::Tensor k = qkv.narrow(1, q_dim, kv_dim);
+        at::Tensor v = qkv.narrow(1, q_dim + kv_dim, kv_dim);
         LayerKv& kv = cache.layer(i);
         at::Tensor kc = kv.denseCapacityKeys(), vc = kv.denseCapacityValues(), pc = kv.denseCapacityPositions();
         kernels::ropeKvWrite(q, k, v, position, m_inv_freq, q_rot, kc, vc, pc);
         at::Tensor a = attention(i, q_rot).reshape({1, c.num_heads * c.head_dim});
-        at::Tensor o = at::linear(a, L.wo, L.bo);
+        at::Tensor o = kernels::linearToken(a, L.wo, L.bo);
         kernels::addRmsNorm(x, o, L.norm2_w, hs, c.norm_eps);
-        at::Tensor gate = at::linear(hs, L.w_gate, L.b_gate);
-        at::Tensor up = at::linear(hs, L.w_up, L.b_up);
-        kernels::siluMul(gate, up, gate);
-        delta = at::linear(gate, L.w_down, L.b_down);
+        at::Tensor act = kernels::linearToken(hs, L.w_gu, L.b_gu, /*silu_mul=*/true);  // SiLU(gate) * up
+        delta = kernels::linearToken(act, L.w_down, L.b_down);
     }
     kernels::addRmsNorm(x, delta, m_final_w, hs, c.norm_eps);
-    return at::linear(hs, m_lm_head).to(at::kFloat);
+    return kernels::linearToken(hs, m_lm_head, at::Tensor()).to(at::kFloat);
 #else
     (void)token;
     (void)position;

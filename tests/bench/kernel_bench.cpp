@@ -6,8 +6,10 @@
 // nothing under ~3x L2 is served from cache), timed with CUDA events, median of `reps` replays.
 //   prefill: attnlab's block-sparse causal prefill over random block masks (density 1, 0.5, 0.25,
 //   0.1) and sink + 4K window, against cuDNN and flash causal SDPA at the same length.
+//   gemv: the decode step's one-token matrix-vector products (Llama-3.2-1B shapes, bf16): attnlab's
+//   fusedGemv against at::linear (cuBLAS), TB/s on the weight bytes.
 // Prints one JSON object per line.
-//   attnlab-kernel-bench [--quick] [--section decode|prefill|all]
+//   attnlab-kernel-bench [--quick] [--section decode|prefill|gemv|all]
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "kernels/block_sparse_prefill_torch.h"
+#include "kernels/decode_fused_torch.h"
 #include "kernels/sparse_decode.h"
 #include "kernels/sparse_decode_ref.h"
 #include "kernels/sparse_decode_torch.h"
@@ -283,6 +286,51 @@ void prefillSection(bool quick) {
 }
 }  // namespace
 
+void gemvSection() {
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    struct Shape {
+        const char* name;
+        int64_t rows, k;
+        bool silu;
+    };
+    // Llama-3.2-1B: hidden 2048, 32 q / 8 kv heads of 64, intermediate 8192, vocab 128256.
+    const Shape shapes[] = {{"qkv", 3072, 2048, false}, {"o_proj", 2048, 2048, false}, {"gate_up_silu", 16384, 2048, true},
+                            {"down", 2048, 8192, false}, {"lm_head", 128256, 2048, false}};
+    for (const Shape& sh : shapes) {
+        const double bytes = double(sh.rows) * sh.k * 2;
+        const int copies = int(std::clamp(std::ceil(256e6 / bytes), 1.0, 16.0));
+        std::vector<at::Tensor> ws, xs;
+        for (int c = 0; c < copies; ++c) {
+            ws.push_back(at::randn({sh.rows, sh.k}, opts) * (1.0 / std::sqrt(double(sh.k))));
+            xs.push_back(at::randn({1, sh.k}, opts));
+        }
+        const int calls = copies * std::max(1, int(std::ceil(16.0 / copies)));
+        const at::Tensor none;
+        const double ours_us = timeGraph(
+            [&](int i) { (void)attnlab::kernels::linearToken(xs[i % copies], ws[i % copies], none, sh.silu); }, calls);
+        const double cublas_us = timeGraph(
+            [&](int i) {
+                at::Tensor y = at::linear(xs[i % copies], ws[i % copies]);
+                if (sh.silu) {
+                    const int64_t n = sh.rows / 2;
+                    at::Tensor g = y.narrow(1, 0, n).contiguous(), u = y.narrow(1, n, n).contiguous();
+                    attnlab::kernels::siluMul(g, u, g);
+                }
+            },
+            calls);
+        at::Tensor got = attnlab::kernels::linearToken(xs[0], ws[0], none, sh.silu).to(at::kFloat);
+        at::Tensor ref = at::linear(xs[0].to(at::kFloat), ws[0].to(at::kFloat));
+        if (sh.silu) {
+            const int64_t n = sh.rows / 2;
+            ref = at::silu(ref.narrow(1, 0, n)) * ref.narrow(1, n, n);
+        }
+        emit({{"section", "gemv"}, {"shape", sh.name}, {"rows", sh.rows}, {"k", sh.k}, {"weight_mb", bytes / 1e6},
+              {"ours_us", ours_us}, {"cublas_us", cublas_us}, {"ours_tbs", bytes / ours_us / 1e6},
+              {"cublas_tbs", bytes / cublas_us / 1e6}, {"ours_vs_copy_bw", bytes / kCopyBandwidth * 1e6 / ours_us},
+              {"max_abs_err_vs_f32", (got - ref).abs().max().item<double>()}});
+    }
+}
+
 int main(int argc, char** argv) {
     bool quick = false;
     std::string section = "all";
@@ -291,7 +339,7 @@ int main(int argc, char** argv) {
         if (a == "--quick") quick = true;
         else if (a == "--section" && i + 1 < argc) section = argv[++i];
         else {
-            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|prefill|all]\n";
+            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|prefill|gemv|all]\n";
             return 2;
         }
     }
@@ -304,5 +352,6 @@ int main(int argc, char** argv) {
           {"sms", at::cuda::getCurrentDeviceProperties()->multiProcessorCount}});
     if (section == "all" || section == "decode") decodeSection(quick);
     if (section == "all" || section == "prefill") prefillSection(quick);
+    if (section == "all" || section == "gemv") gemvSection();
     return 0;
 }

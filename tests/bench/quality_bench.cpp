@@ -3,7 +3,7 @@
 // shared by all strategies (GenerationHooks::reuse_prefill; equal to fresh runs, see
 // SharedPrefillTest). Prints one JSON object per (strategy, length, depth, trial) and a summary.
 //   attnlab-quality-bench --model DIR --lengths 1024,2048,4096 --depths 0,0.25,0.5,0.75,1 --trials 20
-//                         --strategy SPEC [--strategy SPEC ...] --out results.json
+//                         --strategy SPEC [--strategy SPEC ...] --out results.json [--device cuda] [--dtype bf16]
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -34,6 +34,7 @@ std::string exePath() { return attnlab::executablePath(); }
 
 int main(int argc, char** argv) {
     std::string model_dir = "assets/models/attnlab-demo", out_path = "quality_bench.json";
+    attnlab::LoadOptions load;  // CPU float32 unless --device / --dtype say otherwise
     std::vector<double> lengths{1024, 2048, 4096}, depths{0, 0.25, 0.5, 0.75, 1};
     int64_t trials = 20;
     std::vector<std::string> specs;
@@ -45,12 +46,14 @@ int main(int argc, char** argv) {
         else if (k == "--trials") trials = std::stoll(v);
         else if (k == "--strategy") specs.push_back(v);
         else if (k == "--out") out_path = v;
+        else if (k == "--device") load.device = v;
+        else if (k == "--dtype") load.dtype = v;
         else {
             std::cerr << "unknown option " << k << "\n";
             return 2;
         }
     }
-    auto model = attnlab::Model::open(model_dir);
+    auto model = attnlab::Model::open(model_dir, load);
     if (!model) {
         std::cerr << model.error() << "\n";
         return 1;
