@@ -26,6 +26,7 @@
 #include "core/strategy/registry.h"
 #include "core/tasks/tasks.h"
 #include "core/util/files.h"
+#include "app/cli/sweep_command.h"
 #ifdef ATTNLAB_WITH_SCENE
 #include "app/cli/scene_command.h"
 #endif
@@ -601,7 +602,7 @@ int cmdExport(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-        std::cout << kUsage;
+        std::cout << kUsage << attnlab::cli::sweepUsage();
 #ifdef ATTNLAB_WITH_SCENE
         std::cout << attnlab::cli::sceneUsage();
 #endif
@@ -621,6 +622,7 @@ int main(int argc, char** argv) {
         if (command == "sessions") return cmdSessions(argc, argv);
         if (command == "export") return cmdExport(argc, argv);
         if (command == "long-capture") return cmdLongCapture(argc, argv);
+        if (command == "sweep") return attnlab::cli::runSweep(argc, argv, {exePath(), makeRegistry});
 #ifdef ATTNLAB_WITH_SCENE
         if (command == "scene") return attnlab::cli::runScene(argc, argv);
 #endif
@@ -628,7 +630,7 @@ int main(int argc, char** argv) {
         if (command == "scanpath") return attnlab::cli::runScanpath(argc, argv);
 #endif
         std::cerr << "attnlab-cli: unknown command '" << command
-                  << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export, long-capture)\n";
+                  << "' (generate, tokenize, info, strategies, run, calibrate, sessions, export, long-capture, sweep)\n";
         return 2;
     } catch (const UsageError& e) {
         std::cerr << "attnlab-cli " << command << ": " << e.what() << "\n";
