@@ -4,9 +4,9 @@
 #   OUT=/some/dir assets/models/scene/recipe/train_gpu.sh            # full run (<= ~8 min on one H200)
 #   OUT=/tmp/x PYTHON=/usr/bin/python3 assets/models/scene/recipe/train_gpu.sh --tiny   # CPU smoke test
 # Needs OpenCV core+imgproc headers/libs: system ones, or the Debian .debs in .debs/vision/ (carried).
-# Leaves in $OUT: model.safetensors (planner + renderer), evaluator.safetensors, ablation.safetensors,
-# config.json, fixtures.safetensors, metrics.json, train_log.txt,
-# samples.png, data_log.txt.
+# Leaves in $OUT (8 files, the most a device run returns): model.safetensors (planner + renderer),
+# evaluator.safetensors (E + the FD evaluator), ablation.safetensors, config.json, fixtures.safetensors,
+# metrics.json, train_log.txt (this script's log and train.py's), samples.png.
 set -euo pipefail
 TINY=0
 [[ "${1:-}" == "--tiny" ]] && TINY=1
@@ -16,7 +16,7 @@ PYTHON="${PYTHON:-python3}"
 WORK="${WORK:-$(mktemp -d /tmp/attnlab_scene_XXXXXX)}"
 mkdir -p "$OUT" "$WORK"
 T0=$(date +%s)
-say() { echo "[train_gpu $(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/data_log.txt"; }
+say() { echo "[train_gpu $(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/train_log.txt"; }
 
 # 1. OpenCV core + imgproc: the system's, else unpack the carried Debian packages.
 CVINC="" ; CVLIB=""
@@ -49,16 +49,20 @@ TOOL="$WORK/attnlab-scene-data"
 
 # 2. Data: disjoint seed ranges for training, the evaluator, held-out test and the FD reference.
 if [[ $TINY == 1 ]]; then NTR=600; NEV=300; NTE=64; NRF=64; else NTR=80000; NEV=20000; NTE=2000; NRF=2000; fi
+# calib: standardisation statistics of the FD space; ref2/ref3: more real sets for the FD noise floor
 "$TOOL" --out "$WORK/data/train"   --seed-start 0        --count $NTR
 "$TOOL" --out "$WORK/data/evtrain" --seed-start 10000000 --count $NEV
 "$TOOL" --out "$WORK/data/test"    --seed-start 20000000 --count $NTE --amodal
 "$TOOL" --out "$WORK/data/ref"     --seed-start 30000000 --count $NRF
+"$TOOL" --out "$WORK/data/ref2"    --seed-start 40000000 --count $NRF
+"$TOOL" --out "$WORK/data/ref3"    --seed-start 50000000 --count $NRF
+"$TOOL" --out "$WORK/data/calib"   --seed-start 60000000 --count $NRF
 say "data ready"
 
 # 3. Train + evaluate + export (time-boxed inside; SIGTERM finishes the stage and exports).
 EXTRA=()
 [[ $TINY == 1 ]] && EXTRA+=(--tiny --device cpu)
-timeout -s TERM -k 30 "${TRAIN_TIMEOUT:-480}" "$PYTHON" "$ROOT/assets/models/scene/recipe/train.py" \
+timeout -s TERM -k 20 "${TRAIN_TIMEOUT:-470}" "$PYTHON" "$ROOT/assets/models/scene/recipe/train.py" \
     --data "$WORK/data" --tool "$TOOL" --out "$OUT" "${EXTRA[@]}" || say "train.py exited with $?"
 say "done; files in $OUT:"
-ls -la "$OUT" | tee -a "$OUT/data_log.txt"
+ls -la "$OUT" | tee -a "$OUT/train_log.txt"
