@@ -4,6 +4,9 @@
 #include <QFileInfo>
 #include <algorithm>
 
+#include "app/gui/session_diff.h"
+#include "core/analysis/budget_sweep.h"
+
 namespace attnlab {
 
 namespace {
@@ -43,7 +46,7 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
                                                      "without recomputing; --export-figure draws it."),
                                       QStringLiteral("ID"));
     const QCommandLineOption figure(QStringLiteral("export-figure"),
-                                    QStringLiteral("After the run, draw VIEW (attention, mask, grid, timeline, diff) into a "
+                                    QStringLiteral("After the run, draw VIEW (attention, mask, grid, timeline, diff, sweep) into a "
                                                    "figure; the extension picks PNG, SVG or PDF (repeatable)."),
                                     QStringLiteral("VIEW:FILE.{png,svg,pdf}"));
     const QCommandLineOption quit(QStringLiteral("quit-when-done"),
@@ -78,8 +81,23 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
         QStringLiteral("long-attention"),
         QStringLiteral("Open a long-context attention capture (one head's queries/keys, .safetensors) in its dock."),
         QStringLiteral("FILE"));
+    const QCommandLineOption diff_across(
+        QStringLiteral("diff"),
+        QStringLiteral("Show B minus A of two saved runs in the Difference dock: runs of any session files and "
+                       "models, on the same prompt token ids (a side without FILE: the current session)."),
+        QStringLiteral("FILE_A#RUN:FILE_B#RUN"));
+    const QCommandLineOption sweep_json(
+        QStringLiteral("sweep-json"),
+        QStringLiteral("Chart sweep results (attnlab-cli sweep --out) or quality-benchmark JSON in the Budget sweep dock."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption sweep_budgets(
+        QStringLiteral("sweep-budgets"),
+        QStringLiteral("With --run: run every checked strategy that has a budget at each of these budgets "
+                       "(e.g. 10%,25%,50%), full as the reference; the Budget sweep dock charts them."),
+        QStringLiteral("LIST"));
     for (const auto* o : {&help, &model, &session, &prompt, &task, &strategy, &run, &open_run, &figure, &quit, &head, &tokens,
-                          &device, &dtype, &size, &dpi, &vector_cells, &diff_runs, &screenshot, &long_attention})
+                          &device, &dtype, &size, &dpi, &vector_cells, &diff_runs, &screenshot, &long_attention,
+                          &diff_across, &sweep_json, &sweep_budgets})
         p.addOption(*o);
     parsed.help = p.helpText().toStdString();
 
@@ -113,7 +131,7 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
         FigureRequest r{f.left(colon).toStdString(), f.mid(colon + 1).toStdString()};
         if (r.view == "heads") r.view = "grid";
         if (std::none_of(std::begin(kFigureViews), std::end(kFigureViews), [&](const char* v) { return r.view == v; }))
-            return fail(QStringLiteral("--export-figure: unknown view '%1' (attention, mask, grid, timeline, diff)")
+            return fail(QStringLiteral("--export-figure: unknown view '%1' (attention, mask, grid, timeline, diff, sweep)")
                             .arg(QString::fromStdString(r.view)));
         const QString suffix = QFileInfo(f.mid(colon + 1)).suffix().toLower();
         if (suffix != QLatin1String("png") && suffix != QLatin1String("svg") && suffix != QLatin1String("pdf"))
@@ -123,8 +141,37 @@ ParsedCommandLine parseCommandLine(const QStringList& arguments) {
     if (p.isSet(open_run) && (!parseInt(p.value(open_run), o.open_run) || o.open_run <= 0))
         return fail(QStringLiteral("--open-run needs a run id (a positive integer), got '%1'").arg(p.value(open_run)));
     if (o.open_run > 0 && o.is_run) return fail(QStringLiteral("give at most one of --run and --open-run"));
-    if (!o.figures.empty() && !o.is_run && o.open_run <= 0)
+    o.diff_runs_across = p.value(diff_across).toStdString();
+    if (p.isSet(diff_across)) {
+        auto request = parseDiffRuns(o.diff_runs_across);
+        if (!request) return fail(QString::fromStdString(request.error()));
+        if (o.is_run || o.open_run > 0)
+            return fail(QStringLiteral("--diff shows two saved runs in the Difference dock; give it without --run "
+                                       "and --open-run (they fill the same dock)"));
+        if (p.isSet(diff_runs)) return fail(QStringLiteral("give at most one of --diff and --diff-runs"));
+    }
+    o.sweep_json_file = p.value(sweep_json).toStdString();
+    if (p.isSet(sweep_json) && (o.is_run || o.open_run > 0))
+        return fail(QStringLiteral("--sweep-json charts saved results in the Budget sweep dock; give it without --run "
+                                   "and --open-run (they fill the same dock)"));
+    o.sweep_budgets = p.value(sweep_budgets).toStdString();
+    if (p.isSet(sweep_budgets)) {
+        auto list = parseBudgetList(o.sweep_budgets);
+        if (!list) return fail(QStringLiteral("--sweep-budgets: %1").arg(QString::fromStdString(list.error())));
+        if (!o.is_run) return fail(QStringLiteral("--sweep-budgets runs a sweep: add --run"));
+    }
+    // Each figure needs something to draw: a run, or the saved results --diff / --sweep-json bring.
+    for (const FigureRequest& f : o.figures) {
+        const bool is_fed = o.is_run || o.open_run > 0 || (f.view == "diff" && !o.diff_runs_across.empty()) ||
+                            (f.view == "sweep" && !o.sweep_json_file.empty());
+        if (is_fed) continue;
+        if (f.view == "diff")
+            return fail(QStringLiteral("--export-figure diff draws two runs: add --run, --open-run ID or --diff A#RUN:B#RUN"));
+        if (f.view == "sweep")
+            return fail(QStringLiteral("--export-figure sweep draws a sweep: add --run (with --sweep-budgets), "
+                                       "--open-run ID or --sweep-json FILE"));
         return fail(QStringLiteral("--export-figure draws a run's results: add --run or --open-run ID"));
+    }
     if (p.isSet(head)) {
         const QStringList parts = p.value(head).split(QLatin1Char(':'));
         if (parts.size() != 2 || !parseInt(parts[0], o.layer) || !parseInt(parts[1], o.head) || o.layer < 0 ||

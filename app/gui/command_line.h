@@ -2,7 +2,9 @@
 //   attnlab [--model DIR] [--session FILE] [--prompt TEXT | --task SPEC] [--strategy SPEC]...
 //           [--run | --open-run ID] [--export-figure VIEW:FILE.{png,svg,pdf}]... [--quit-when-done]
 // plus --head LAYER:HEAD, --max-new-tokens N, --device, --dtype, --figure-size WxH, --figure-dpi N,
-// --figure-vector-cells N, --diff-runs A:B, --screenshot FILE, --long-attention FILE (a long-context capture).
+// --figure-vector-cells N, --diff-runs A:B, --screenshot FILE, --long-attention FILE (a long-context capture),
+// --diff SESSION_A#RUN:SESSION_B#RUN (two saved runs, any sessions or models), --sweep-json FILE and
+// --sweep-budgets LIST (the budget-sweep dock).
 #pragma once
 
 #include <QSize>
@@ -39,9 +41,12 @@ struct AppOptions {
     int diff_run_b = -1;
     std::string screenshot_file;
     std::string long_attention_file;  // --long-attention: a capture of core/analysis/long_attention.h
+    std::string diff_runs_across;     // --diff A#RUN:B#RUN (app/gui/session_diff.h), checked at parse time
+    std::string sweep_json_file;      // --sweep-json: sweep or quality-benchmark results for the sweep dock
+    std::string sweep_budgets;        // --sweep-budgets: with --run, every checked strategy at each budget
 };
 
-constexpr const char* kFigureViews[] = {"attention", "mask", "grid", "timeline", "diff"};
+constexpr const char* kFigureViews[] = {"attention", "mask", "grid", "timeline", "diff", "sweep"};
 
 struct ParsedCommandLine {
     bool is_ok = false;

@@ -16,6 +16,7 @@
 #include <QStatusBar>
 #include <QTimer>
 #include <QToolBar>
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -23,7 +24,9 @@
 #include "app/gui/model_panel.h"
 #include "app/gui/results_panel.h"
 #include "app/gui/session_browser.h"
+#include "app/gui/session_diff.h"
 #include "app/gui/strategy_panel.h"
+#include "core/analysis/budget_sweep.h"
 #include "views/attention_model.h"
 #include "views/attention_view.h"
 #include "views/diff_view.h"
@@ -33,6 +36,8 @@
 #include "views/head_grid_model.h"
 #include "views/head_grid_view.h"
 #include "views/long_attention_view.h"
+#include "views/sweep_figure.h"
+#include "views/sweep_view.h"
 #include "views/timeline_view.h"
 #ifdef ATTNLAB_WITH_SCENE_VIEW
 #include "views/scene_view.h"
@@ -96,6 +101,10 @@ void MainWindow::buildUi() {
     QDockWidget* diff_dock = addDock(this, tr("Difference"), m_diff, Qt::BottomDockWidgetArea);
     tabifyDockWidget(results_dock, timeline_dock);
     tabifyDockWidget(timeline_dock, diff_dock);
+    // Budget sweep (issue 7): every column of the comparison as a point over KV bytes; Sweep runs budgets.
+    m_sweep = new SweepView(this);
+    QDockWidget* sweep_dock = addDock(this, tr("Budget sweep"), m_sweep, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(diff_dock, sweep_dock);
 #ifdef ATTNLAB_WITH_SCENE_VIEW
     // Scene layouts (issue 10): plan -> render with token->pixel attention; loads its model when first shown.
     auto* scene_view = new SceneView(QFileInfo(QString::fromStdString(m_exe_path)).absolutePath(), this);
@@ -168,7 +177,7 @@ void MainWindow::buildUi() {
     auto* view_menu = menuBar()->addMenu(tr("&View"));
     view_menu->addAction(long_dock->toggleViewAction());
     for (QDockWidget* d : {model_dock, input_dock, strategy_dock, grid_dock, session_dock, results_dock, timeline_dock,
-                           diff_dock})
+                           diff_dock, sweep_dock})
         view_menu->addAction(d->toggleViewAction());
 #ifdef ATTNLAB_WITH_SCENE_VIEW
     view_menu->addAction(scene_dock->toggleViewAction());
@@ -178,6 +187,7 @@ void MainWindow::buildUi() {
 #endif
 
     connect(m_run_action, &QAction::triggered, this, &MainWindow::startRun);
+    connect(m_sweep, &SweepView::sweepRequested, this, &MainWindow::startSweep);
     connect(m_cancel_action, &QAction::triggered, this, [this] {
         m_engine->cancel();
         m_progress_text->setText(tr("  cancelling…"));
@@ -219,8 +229,34 @@ void MainWindow::openLongAttention(const QString& file) {
     statusBar()->showMessage(tr("Opened %1").arg(file));
 }
 
+void MainWindow::openDiffAcrossSessions() {
+    auto request = parseDiffRuns(m_options.diff_runs_across);
+    const std::string current = m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file;
+    auto pair = request ? loadDiffPair(*request, current) : Result<DiffPair>::fail(request.error());
+    if (!pair) {
+        statusBar()->showMessage(tr("Could not compare the saved runs: %1").arg(QString::fromStdString(pair.error())));
+        std::cerr << "attnlab: --diff: " << pair.error() << "\n";
+        m_errors.push_back("--diff: " + pair.error());
+        return;
+    }
+    for (const std::string& note : pair->notes) m_notes.push_back("--diff: " + note);
+    m_diff->setData(pair->data);
+    m_diff->selectRuns(0, 1);
+    if (auto* dock = qobject_cast<QDockWidget*>(m_diff->parentWidget())) dock->raise();
+}
+
 void MainWindow::start() {
     if (!m_options.long_attention_file.empty()) openLongAttention(QString::fromStdString(m_options.long_attention_file));
+    if (!m_options.diff_runs_across.empty()) openDiffAcrossSessions();
+    if (!m_options.sweep_json_file.empty()) {
+        const Status s = m_sweep->openFile(m_options.sweep_json_file);
+        if (!s.isOk()) {
+            std::cerr << "attnlab: --sweep-json: " << s.error() << "\n";
+            m_errors.push_back("--sweep-json: " + s.error());
+        } else if (auto* dock = qobject_cast<QDockWidget*>(m_sweep->parentWidget())) {
+            dock->raise();
+        }
+    }
     m_sessions->openSession(m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file,
                             m_options.open_run <= 0);
     if (!m_options.prompt.empty()) m_input_panel->setPrompt(QString::fromStdString(m_options.prompt));
@@ -251,9 +287,40 @@ void MainWindow::requestPrompt() {
     m_engine->preparePrompt(m_input_panel->input());
 }
 
-void MainWindow::startRun() {
+void MainWindow::startRun() { runSpecs(m_strategy_panel->checkedSpecs()); }
+
+void MainWindow::startSweep(const QString& budgets) {
     if (m_is_running) return;
-    const std::vector<std::string> specs = m_strategy_panel->checkedSpecs();
+    // full is the reference column; every checked strategy with a budget runs at each budget.
+    std::vector<std::string> specs{"full"};
+    auto list = parseBudgetList(budgets.toStdString());
+    if (list) {
+        for (const std::string& spec : m_strategy_panel->checkedSpecs()) {
+            if (sweepStrategyName(spec) == "full") continue;
+            std::vector<std::string> variants{spec};
+            if (!sweepSpecParam(spec, "budget").empty()) {
+                variants.clear();
+                for (const std::string& b : *list) variants.push_back(withSweepSpecParam(spec, "budget", b));
+            }
+            for (const std::string& v : variants)
+                if (std::find(specs.begin(), specs.end(), v) == specs.end()) specs.push_back(v);
+        }
+    }
+    if (!list || specs.size() == 1) {
+        const std::string problem = !list ? list.error() : "check at least one strategy besides full";
+        statusBar()->showMessage(tr("Cannot sweep: %1").arg(QString::fromStdString(problem)));
+        if (m_has_auto_run_started && !m_is_automation_done) {
+            m_errors.push_back("sweep: " + problem);
+            finishAutomation();
+        }
+        return;
+    }
+    if (auto* dock = qobject_cast<QDockWidget*>(m_sweep->parentWidget())) dock->raise();
+    runSpecs(specs);
+}
+
+void MainWindow::runSpecs(const std::vector<std::string>& specs) {
+    if (m_is_running) return;
     std::string problem = m_strategy_panel->validationError();
     if (specs.empty()) problem = "check at least one strategy";
     if (!m_model.is_ok) problem = m_has_model_answer ? "no model loaded: " + m_model.error : "the model is still loading";
@@ -298,6 +365,7 @@ void MainWindow::broadcastData(std::shared_ptr<const ComparisonData> data) {
     m_grid->setData(data);
     m_timeline->setData(data);
     m_diff->setData(data);
+    m_sweep->setData(data);
     if (m_options.diff_run_a >= 0) m_diff->selectRuns(m_options.diff_run_a, m_options.diff_run_b);
     broadcastHead(m_attention->model().layer(), m_attention->model().head());
 }
@@ -412,7 +480,13 @@ void MainWindow::maybeAutoRun() {
     } else if (m_options.is_run) {
         m_has_auto_run_started = true;
         if (!m_errors.empty()) return finishAutomation();  // bad --strategy / --task: do not run something else
+        if (!m_options.sweep_budgets.empty()) return startSweep(QString::fromStdString(m_options.sweep_budgets));
         startRun();
+    } else if (!m_options.diff_runs_across.empty() || !m_options.sweep_json_file.empty()) {
+        // Saved results only (--diff, --sweep-json): draw the figures asked for, no engine run.
+        m_has_auto_run_started = true;
+        if (m_errors.empty()) exportFigures();
+        finishAutomation();
     } else if (m_options.is_quit_when_done) {
         m_has_auto_run_started = true;
         if (!m_model.is_ok) m_errors.push_back("model: " + m_model.error);
@@ -429,6 +503,7 @@ bool MainWindow::exportFigure(const std::string& view, const QString& file, cons
     if (view == "grid") figure = std::make_unique<HeadGridFigure>(m_grid->model());
     if (view == "timeline") figure = std::make_unique<TimelineFigure>(m_timeline->model());
     if (view == "diff") figure = std::make_unique<DiffFigure>(m_diff->model());
+    if (view == "sweep") figure = std::make_unique<SweepFigure>(m_sweep->model());
     if (!figure) {
         *error = QStringLiteral("unknown view '%1'").arg(QString::fromStdString(view));
         return false;
@@ -465,7 +540,7 @@ void MainWindow::showExportDialog() {
     QString current = QStringLiteral("attention");
     const QWidget* focus = QApplication::focusWidget();
     const std::pair<QWidget*, const char*> candidates[] = {
-        {m_mask, "mask"}, {m_grid, "grid"}, {m_timeline, "timeline"}, {m_diff, "diff"}};
+        {m_mask, "mask"}, {m_grid, "grid"}, {m_timeline, "timeline"}, {m_diff, "diff"}, {m_sweep, "sweep"}};
     for (const auto& [widget, name] : candidates)
         if (focus && (focus == widget || widget->isAncestorOf(focus))) current = QString::fromLatin1(name);
     const QString dir = m_last_figure_dir.isEmpty() ? QDir::homePath() : m_last_figure_dir;

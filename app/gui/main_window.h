@@ -28,6 +28,7 @@ class ModelPanel;
 class ResultsPanel;
 class SessionBrowser;
 class StrategyPanel;
+class SweepView;
 class TimelineView;
 
 class MainWindow : public QMainWindow {
@@ -49,6 +50,11 @@ private:
     void loadModel();
     void requestPrompt();
     void startRun();
+    // Runs the checked strategies at every budget of `budgets` (full first), for the Budget sweep dock.
+    void startSweep(const QString& budgets);
+    void runSpecs(const std::vector<std::string>& specs);
+    // --diff: loads two saved runs (any sessions, any models) into the Difference dock.
+    void openDiffAcrossSessions();
     void broadcastData(std::shared_ptr<const ComparisonData> data);
     void broadcastHead(int64_t layer, int64_t head);
     void setRunning(bool is_running);
@@ -86,6 +92,7 @@ private:
     HeadGridView* m_grid = nullptr;
     TimelineView* m_timeline = nullptr;
     DiffView* m_diff = nullptr;
+    SweepView* m_sweep = nullptr;
     LongAttentionView* m_long_attention = nullptr;
     SessionBrowser* m_sessions = nullptr;  // autosave and the session browser
     QAction* m_run_action = nullptr;
