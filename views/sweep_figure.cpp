@@ -87,7 +87,9 @@ QString SweepFigure::caption() const {
     if (r->trials > 0) parts << QStringLiteral("%1 trial(s) per point").arg(r->trials);
     parts << QStringLiteral("KV: K/V bytes kept at the end of the run, as a share of full's (%1)")
                  .arg(bytesText(r->fullKvBytes()));
-    parts << QStringLiteral("KL and top-1 on full's continuation (teacher forced)");
+    const bool has_kl = std::any_of(r->points.begin(), r->points.end(),
+                                    [](const SweepPoint& p) { return !p.isFull() && std::isfinite(p.kl_vs_full); });
+    if (has_kl) parts << QStringLiteral("KL and top-1 on full's continuation (teacher forced)");
     if (r->source != "run" && r->source != "comparison") parts << QStringLiteral("from %1").arg(qs(r->source));
     return parts.join(QStringLiteral(" · "));
 }

@@ -272,8 +272,11 @@ Result<SweepResult> fromQualityBench(const Json& j, const std::string& source, i
     }
     std::stable_sort(r.points.begin(), r.points.end(),
                      [](const SweepPoint& a, const SweepPoint& b) { return a.isFull() && !b.isFull(); });
-    r.notes.push_back("quality benchmark: needle accuracy over " + std::to_string(r.trials) +
-                      " trials per depth; no KL or top-1 (the benchmark does not measure them)");
+    const int64_t per_depth = r.trials;
+    for (const SweepPoint& p : r.points) r.trials = std::max(r.trials, p.trials);  // prompts per point
+    r.notes.push_back("quality benchmark: needle accuracy over " + std::to_string(r.trials) + " prompts per point (" +
+                      std::to_string(per_depth) +
+                      " seeds at each depth); no KL or top-1 (the benchmark does not measure them)");
     return r;
 }
 
