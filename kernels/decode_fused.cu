@@ -1,6 +1,7 @@
 // Fused decode-step kernels (see decode_fused.h). Rounding follows the ATen ops they replace: every
 // intermediate that ATen materialises in the model dtype is rounded to it here too.
 #include "kernels/decode_fused.h"
+#include "kernels/device_helpers.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -32,6 +33,8 @@ constexpr int kNormThreads = 1024;
 template <typename T>
 __global__ void __launch_bounds__(kNormThreads) addRmsNormKernel(T* x, const T* delta, const T* w, T* out, int hidden,
                                                                  float eps) {
+    pdlWait();
+    pdlLaunchDependents();
     const int row = blockIdx.x;
     T* xr = x + static_cast<int64_t>(row) * hidden;
     const T* dr = delta ? delta + static_cast<int64_t>(row) * hidden : nullptr;
@@ -66,6 +69,8 @@ template <typename T>
 __global__ void ropeKvKernel(const T* q, const T* k, const T* v, const int64_t* position, const float* inv_freq,
                              T* q_out, T* k_cache, T* v_cache, int64_t* pos_cache, int q_heads, int head_dim,
                              int64_t capacity) {
+    pdlWait();
+    pdlLaunchDependents();
     const int head = blockIdx.x;  // [0, q_heads): query heads, then key heads
     const int half = head_dim / 2;
     const int i = threadIdx.x;
@@ -102,6 +107,8 @@ __global__ void ropeKvKernel(const T* q, const T* k, const T* v, const int64_t* 
 
 template <typename T>
 __global__ void siluMulKernel(const T* gate, const T* up, T* out, int64_t n) {
+    pdlWait();
+    pdlLaunchDependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float g = toF(gate[i]);
@@ -140,41 +147,51 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, __half) {
 }
 
 // One warp per output (kRows = 1) or per gate/up row pair (kRows = 2). Each lane reads 16-byte
-// chunks lane, lane + 32, ...; kGemvUnroll chunks per row are loaded before any is used.
+// chunks lane, lane + 32, ...; kGemvUnroll chunks per row are loaded before any is used. The first
+// batch of weights is loaded before pdlWait(), so it streams in while the previous kernel finishes.
 template <typename T, int kRows>
 __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restrict__ w, const T* __restrict__ x,
                                                               const T* __restrict__ bias, T* __restrict__ y, int n,
                                                               int k) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
-    if (row >= n) return;
+    const bool active = row < n;
     const int chunks = k / 8;
     const uint4* xs = reinterpret_cast<const uint4*>(x);
     const uint4* ws[kRows];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) ws[r] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(row + r * n) * k);
+    for (int r = 0; r < kRows; ++r)
+        ws[r] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(active ? row + r * n : 0) * k);
+    uint4 wv[kRows][kGemvUnroll];
+    auto loadBatch = [&](int base) {
+#pragma unroll
+        for (int u = 0; u < kGemvUnroll; ++u) {
+            const int c = base + lane + u * 32;
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) wv[r][u] = active && c < chunks ? __ldcs(ws[r] + c) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    loadBatch(0);
+    pdlWait();  // x (and the output buffer) belong to the kernels before
+    pdlLaunchDependents();
+    if (!active) return;
     float acc[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
-    int c = lane;
-    for (; c + (kGemvUnroll - 1) * 32 < chunks; c += kGemvUnroll * 32) {
-        uint4 wv[kRows][kGemvUnroll];
+    for (int base = 0;;) {
         uint4 xv[kGemvUnroll];
 #pragma unroll
         for (int u = 0; u < kGemvUnroll; ++u) {
-#pragma unroll
-            for (int r = 0; r < kRows; ++r) wv[r][u] = __ldcs(ws[r] + c + u * 32);
-            xv[u] = __ldg(xs + c + u * 32);
+            const int c = base + lane + u * 32;
+            xv[u] = c < chunks ? __ldg(xs + c) : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
         for (int u = 0; u < kGemvUnroll; ++u)
 #pragma unroll
             for (int r = 0; r < kRows; ++r) acc[r] += dot8(wv[r][u], xv[u], T());
-    }
-    for (; c < chunks; c += 32) {
-        const uint4 xv = __ldg(xs + c);
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) acc[r] += dot8(__ldcs(ws[r] + c), xv, T());
+        base += kGemvUnroll * 32;
+        if (base >= chunks) break;
+        loadBatch(base);
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
@@ -191,19 +208,21 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restric
 }
 
 template <typename T>
-void launchGemv(GemvEpilogue epilogue, const void* w, const void* x, const void* bias, void* y, int n, int k,
-                cudaStream_t st) {
+cudaError_t launchGemv(GemvEpilogue epilogue, const void* w, const void* x, const void* bias, void* y, int n, int k,
+                       cudaStream_t st) {
+    cudaError_t err;
     const unsigned blocks = static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps);
     if (epilogue == GemvEpilogue::kSiluMul)
-        gemvKernel<T, 2><<<blocks, kGemvWarps * 32, 0, st>>>(static_cast<const T*>(w), static_cast<const T*>(x),
+        err = launchPdl(gemvKernel<T, 2>, dim3(blocks), dim3(kGemvWarps * 32), st, static_cast<const T*>(w), static_cast<const T*>(x),
                                                               static_cast<const T*>(bias), static_cast<T*>(y), n, k);
     else
-        gemvKernel<T, 1><<<blocks, kGemvWarps * 32, 0, st>>>(static_cast<const T*>(w), static_cast<const T*>(x),
+        err = launchPdl(gemvKernel<T, 1>, dim3(blocks), dim3(kGemvWarps * 32), st, static_cast<const T*>(w), static_cast<const T*>(x),
                                                               static_cast<const T*>(bias), static_cast<T*>(y), n, k);
+    return err;
 }
 
-std::string launchError(const char* what) {
-    const cudaError_t err = cudaGetLastError();
+std::string launchError(const char* what, cudaError_t launched) {
+    const cudaError_t err = launched != cudaSuccess ? launched : cudaGetLastError();
     if (err == cudaSuccess) return {};
     return std::string(what) + ": launch failed: " + cudaGetErrorString(err);
 }
@@ -214,15 +233,16 @@ std::string fusedAddRmsNorm(ElementType dtype, void* x, const void* delta, const
                             int hidden, float eps, void* stream) {
     if (rows <= 0 || hidden <= 0 || !x || !w || !out) return "fused rmsnorm: bad arguments";
     auto st = static_cast<cudaStream_t>(stream);
+    cudaError_t err;
     if (dtype == ElementType::kBFloat16)
-        addRmsNormKernel<__nv_bfloat16><<<rows, kNormThreads, 0, st>>>(
+        err = launchPdl(addRmsNormKernel<__nv_bfloat16>, dim3(rows), dim3(kNormThreads), st,
             static_cast<__nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(delta),
             static_cast<const __nv_bfloat16*>(w), static_cast<__nv_bfloat16*>(out), hidden, eps);
     else
-        addRmsNormKernel<__half><<<rows, kNormThreads, 0, st>>>(static_cast<__half*>(x), static_cast<const __half*>(delta),
+        err = launchPdl(addRmsNormKernel<__half>, dim3(rows), dim3(kNormThreads), st, static_cast<__half*>(x), static_cast<const __half*>(delta),
                                                                 static_cast<const __half*>(w), static_cast<__half*>(out),
                                                                 hidden, eps);
-    return launchError("fused rmsnorm");
+    return launchError("fused rmsnorm", err);
 }
 
 std::string fusedRopeKvWrite(ElementType dtype, const void* q, const void* k, const void* v, const int64_t* position,
@@ -232,18 +252,19 @@ std::string fusedRopeKvWrite(ElementType dtype, const void* q, const void* k, co
         return "fused rope: bad head counts or head_dim";
     auto st = static_cast<cudaStream_t>(stream);
     const int threads = (head_dim / 2 + 31) / 32 * 32;
+    cudaError_t err;
     if (dtype == ElementType::kBFloat16)
-        ropeKvKernel<__nv_bfloat16><<<q_heads + kv_heads, threads, 0, st>>>(
+        err = launchPdl(ropeKvKernel<__nv_bfloat16>, dim3(q_heads + kv_heads), dim3(threads), st,
             static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
             static_cast<const __nv_bfloat16*>(v), position, inv_freq, static_cast<__nv_bfloat16*>(q_out),
             static_cast<__nv_bfloat16*>(k_cache), static_cast<__nv_bfloat16*>(v_cache), pos_cache, q_heads, head_dim,
             capacity);
     else
-        ropeKvKernel<__half><<<q_heads + kv_heads, threads, 0, st>>>(
+        err = launchPdl(ropeKvKernel<__half>, dim3(q_heads + kv_heads), dim3(threads), st,
             static_cast<const __half*>(q), static_cast<const __half*>(k), static_cast<const __half*>(v), position,
             inv_freq, static_cast<__half*>(q_out), static_cast<__half*>(k_cache), static_cast<__half*>(v_cache),
             pos_cache, q_heads, head_dim, capacity);
-    return launchError("fused rope");
+    return launchError("fused rope", err);
 }
 
 std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, void* out, int64_t n, void* stream) {
@@ -251,14 +272,15 @@ std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, vo
     auto st = static_cast<cudaStream_t>(stream);
     const int threads = 256;
     const unsigned blocks = static_cast<unsigned>((n + threads - 1) / threads);
+    cudaError_t err;
     if (dtype == ElementType::kBFloat16)
-        siluMulKernel<__nv_bfloat16><<<blocks, threads, 0, st>>>(static_cast<const __nv_bfloat16*>(gate),
+        err = launchPdl(siluMulKernel<__nv_bfloat16>, dim3(blocks), dim3(threads), st, static_cast<const __nv_bfloat16*>(gate),
                                                                  static_cast<const __nv_bfloat16*>(up),
                                                                  static_cast<__nv_bfloat16*>(out), n);
     else
-        siluMulKernel<__half><<<blocks, threads, 0, st>>>(static_cast<const __half*>(gate),
+        err = launchPdl(siluMulKernel<__half>, dim3(blocks), dim3(threads), st, static_cast<const __half*>(gate),
                                                           static_cast<const __half*>(up), static_cast<__half*>(out), n);
-    return launchError("fused silu*mul");
+    return launchError("fused silu*mul", err);
 }
 
 std::string fusedGemv(ElementType dtype, GemvEpilogue epilogue, const void* w, const void* x, const void* bias,
@@ -267,11 +289,9 @@ std::string fusedGemv(ElementType dtype, GemvEpilogue epilogue, const void* w, c
     if (k % 8 || reinterpret_cast<uintptr_t>(w) % 16 || reinterpret_cast<uintptr_t>(x) % 16)
         return "fused gemv: k must be a multiple of 8 and W, x 16-byte aligned";
     auto st = static_cast<cudaStream_t>(stream);
-    if (dtype == ElementType::kBFloat16)
-        launchGemv<__nv_bfloat16>(epilogue, w, x, bias, y, n, k, st);
-    else
-        launchGemv<__half>(epilogue, w, x, bias, y, n, k, st);
-    return launchError("fused gemv");
+    const cudaError_t err = dtype == ElementType::kBFloat16 ? launchGemv<__nv_bfloat16>(epilogue, w, x, bias, y, n, k, st)
+                                                            : launchGemv<__half>(epilogue, w, x, bias, y, n, k, st);
+    return launchError("fused gemv", err);
 }
 
 }  // namespace attnlab::kernels

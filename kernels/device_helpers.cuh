@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <set>
 
@@ -66,6 +68,16 @@ __device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* sm
                  : "r"(addr));
 }
 
+// Four 8x8 b16 matrices, not transposed: lane i gives the row address of matrix i / 8, row i % 8;
+// each lane receives row lane / 4, columns 2 (lane % 4) .. +1 of every matrix (the mma B layout
+// when the matrix rows are n and its columns k).
+__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* smem_row) {
+    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
 // Lifts a kernel's dynamic shared memory cap (needed above 48 KB), once per kernel. Host side.
 inline void allowDynamicSmem(const void* kernel, size_t bytes) {
     static std::mutex mutex;
@@ -73,6 +85,66 @@ inline void allowDynamicSmem(const void* kernel, size_t bytes) {
     std::lock_guard<std::mutex> lock(mutex);
     if (done.insert(kernel).second)
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
+// Programmatic dependent launch (Hopper): a kernel launched with launchKernel() may start while the
+// kernel before it in the stream still runs, once every block of that one has called
+// pdlLaunchDependents(). pdlWait() blocks until the previous kernel has finished and its writes are
+// visible, so everything a kernel reads that an earlier kernel writes must come after it; reads of
+// constant data (weights) may come before and so overlap the previous kernel. Every block calls
+// pdlWait() before it exits, so the ordering holds transitively along a chain. Where the previous
+// kernel is an ordinary launch, pdlWait() returns at once (stream order already holds).
+__device__ __forceinline__ void pdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdlLaunchDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// ATTNLAB_PDL=0 launches every kernel in plain stream order.
+inline bool pdlEnabled() {
+    static const bool enabled = [] {
+        const char* env = std::getenv("ATTNLAB_PDL");
+        return !(env && std::strcmp(env, "0") == 0);
+    }();
+    return enabled;
+}
+
+// A launch configuration with the programmatic-stream-serialisation attribute (see pdlWait); not
+// copyable (the configuration points at its attribute).
+struct PdlLaunch {
+    cudaLaunchConfig_t config = {};
+    cudaLaunchAttribute attribute = {};
+    PdlLaunch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream) {
+        config.gridDim = grid;
+        config.blockDim = block;
+        config.dynamicSmemBytes = smem;
+        config.stream = stream;
+        attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute.val.programmaticStreamSerializationAllowed = 1;
+        config.attrs = &attribute;
+        config.numAttrs = pdlEnabled() ? 1 : 0;
+    }
+    PdlLaunch(const PdlLaunch&) = delete;
+    PdlLaunch& operator=(const PdlLaunch&) = delete;
+};
+
+// cudaLaunchKernel (untyped arguments) as a PDL launch.
+inline cudaError_t launchKernel(const void* kernel, dim3 grid, dim3 block, void** args, size_t smem,
+                                cudaStream_t stream) {
+    PdlLaunch launch(grid, block, smem, stream);
+    return cudaLaunchKernelExC(&launch.config, kernel, args);
+}
+
+// kernel<<<grid, block, 0, stream>>>(args...) as a PDL launch.
+template <typename... KernelArgs, typename... Args>
+cudaError_t launchPdl(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, cudaStream_t stream, Args&&... args) {
+    PdlLaunch launch(grid, block, 0, stream);
+    return cudaLaunchKernelEx(&launch.config, kernel, static_cast<KernelArgs>(args)...);
 }
 
 }  // namespace attnlab::kernels

@@ -125,6 +125,8 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
     const float kNegInf = -INFINITY;
 
     extern __shared__ __align__(16) unsigned char smem[];
+    pdlWait();  // q and this step's K/V come from the kernels before (see launchKernel)
+    pdlLaunchDependents();
 
     const int split = blockIdx.x;
     const int hkv = blockIdx.y / a.subgroups;
@@ -347,6 +349,8 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     const T* tag = nullptr;
 
     extern __shared__ __align__(16) unsigned char smem[];
+    pdlWait();  // q and this step's K/V come from the kernels before (see launchKernel)
+    pdlLaunchDependents();
 
     const int split = blockIdx.x;
     const int hkv = blockIdx.y / a.subgroups;
@@ -549,6 +553,8 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
 
 template <typename T, int D>
 __global__ void __launch_bounds__(D) combineSplitsKernel(Args a) {
+    pdlWait();
+    pdlLaunchDependents();
     const int64_t row = blockIdx.x;
     const int d = threadIdx.x;
     const float* lse = a.ws_lse + row * a.splits;
@@ -675,7 +681,10 @@ Split chooseSplit(const SparseDecodeParams& p) {
         const int splits = std::max(1, std::min(wave / std::max(1, ctas), (max_len + 2 * tile - 1) / (2 * tile)));
         c = (max_len + splits - 1) / splits;
     } else {
-        c = static_cast<int>(std::ceil(total * subgroups / std::max(1, wave)));
+        // sum over heads of ceil(len / c) <= total / c + heads: leave one CTA per head of the wave
+        // for the rounding, so ragged heads still fit in one wave (a partial second wave is a tail).
+        const int room = wave > 2 * ctas ? wave - ctas : wave;
+        c = static_cast<int>(std::ceil(total * subgroups / std::max(1, room)));
         c = std::max(c, 2 * tile);  // at least two tiles per CTA
     }
     c = (c + tile - 1) / tile * tile;
@@ -740,10 +749,10 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     void* args[] = {&a};
     const dim3 grid(splits, p.kv_heads * a.subgroups, p.batch);
     allowDynamicSmem(choice.kernel, choice.smem);
-    cudaError_t err = cudaLaunchKernel(choice.kernel, grid, dim3(kThreads), args, choice.smem, stream);
+    cudaError_t err = launchKernel(choice.kernel, grid, dim3(kThreads), args, choice.smem, stream);
     if (err == cudaSuccess && splits > 1) {
-        err = cudaLaunchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(p.head_dim), args, 0,
-                               stream);
+        err = launchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(p.head_dim), args, 0,
+                           stream);
     }
     if (err != cudaSuccess) return std::string("sparse decode: launch failed: ") + cudaGetErrorString(err);
     return {};

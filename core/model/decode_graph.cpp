@@ -30,6 +30,9 @@ struct StaticDecoder::Impl {
     Transformer& transformer;
     KvCache& cache;
     at::Tensor token, position, mask, logits;
+    // CUDA: token and position are views of one device tensor filled by one copy from pinned
+    // memory, and the logits come back through a pinned buffer (fewer, faster transfers per step).
+    at::Tensor inputs, host_inputs, host_logits;
     bool use_graph = false;
 #if ATTNLAB_WITH_CUDA
     std::unique_ptr<at::cuda::CUDAGraph> graph;
@@ -48,8 +51,15 @@ struct StaticDecoder::Impl {
 StaticDecoder::StaticDecoder(Transformer& transformer, KvCache& cache, int64_t capacity, int64_t live)
     : m_impl(std::make_unique<Impl>(transformer, cache)) {
     const at::TensorOptions opts = at::TensorOptions().device(transformer.device());
-    m_impl->token = at::zeros({1}, opts.dtype(at::kLong));
-    m_impl->position = at::zeros({1}, opts.dtype(at::kLong));
+    if (transformer.device().is_cuda()) {
+        m_impl->inputs = at::zeros({2}, opts.dtype(at::kLong));
+        m_impl->token = m_impl->inputs.narrow(0, 0, 1);
+        m_impl->position = m_impl->inputs.narrow(0, 1, 1);
+        m_impl->host_inputs = at::empty({2}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+    } else {
+        m_impl->token = at::zeros({1}, opts.dtype(at::kLong));
+        m_impl->position = at::zeros({1}, opts.dtype(at::kLong));
+    }
     m_impl->mask = at::full({1, 1, 1, capacity}, -std::numeric_limits<double>::infinity(), opts.dtype(transformer.dtype()));
     m_impl->mask.narrow(3, 0, live).zero_();
     // Masked slots still enter the matmuls (0 x NaN = NaN): never leave uninitialised memory there.
@@ -145,8 +155,15 @@ void StaticDecoder::capture() {
 
 at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
     Impl& s = *m_impl;
-    s.token.fill_(token);
-    s.position.fill_(position);
+    if (s.inputs.defined()) {
+        // The previous step's synchronous logits copy guarantees the pinned buffer is free again.
+        s.host_inputs.data_ptr<int64_t>()[0] = token;
+        s.host_inputs.data_ptr<int64_t>()[1] = position;
+        s.inputs.copy_(s.host_inputs, /*non_blocking=*/true);
+    } else {
+        s.token.fill_(token);
+        s.position.fill_(position);
+    }
 #if ATTNLAB_WITH_CUDA
     if (s.use_graph) {
         if (!s.captured) capture();
@@ -158,6 +175,12 @@ at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
     s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
 #endif
     for (int64_t l = 0; l < s.cache.layers(); ++l) s.cache.layer(l).setDenseLength(position + 1);
+    if (s.inputs.defined()) {
+        if (!s.host_logits.defined() || s.host_logits.numel() != s.logits.size(1))
+            s.host_logits = at::empty({s.logits.size(1)}, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+        s.host_logits.copy_(s.logits[0], /*non_blocking=*/false);
+        return s.host_logits;
+    }
     return s.logits[0].to(at::kCPU).contiguous();
 }
 

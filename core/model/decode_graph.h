@@ -23,7 +23,8 @@ public:
     // Captures the CUDA graph ahead of the first step (no-op elsewhere), so decode timings hold
     // only replays. `position` is the first decode position.
     void prepare(int64_t position);
-    // Feeds `token` at `position` (== the number of live entries); returns logits [vocab] on the CPU.
+    // Feeds `token` at `position` (== the number of live entries); returns logits [vocab] on the CPU
+    // (on CUDA a pinned buffer that the next step overwrites: read it before stepping again).
     at::Tensor step(int64_t token, int64_t position);
     bool usesCudaGraph() const;
 

@@ -215,7 +215,7 @@ void prefillSection(bool quick) {
     const int64_t hq = 32, hkv = 8, d = 128, block = 128;
     const double scale = 1.0 / std::sqrt(double(d));
     const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
-    std::vector<int64_t> lengths{16384, 32768};
+    std::vector<int64_t> lengths{16384, 32768, 131072};
     if (quick) lengths = {8192};
     for (int64_t n : lengths) {
         at::Tensor q = at::randn({1, hq, n, d}, opts), k = at::randn({1, hkv, n, d}, opts), v = at::randn({1, hkv, n, d}, opts);
