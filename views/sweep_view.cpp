@@ -29,6 +29,7 @@ SweepView::SweepView(QWidget* parent)
     m_budgets->setObjectName(QStringLiteral("sweepBudgets"));
     m_budgets->setToolTip(tr("Budgets each checked strategy with a budget parameter runs at (counts or shares, "
                              "comma separated)"));
+    m_budgets->setMinimumWidth(100);
     m_budgets->setMaximumWidth(160);
     row->addWidget(m_budgets);
     m_sweep_button = new QPushButton(tr("Sweep"), this);
@@ -86,6 +87,7 @@ void SweepView::setData(std::shared_ptr<const ComparisonData> data) {
         m_model->clear();
     }
     m_status->clear();
+    m_status->setToolTip(QString());
     rebuildPickers();
     m_canvas->update();
 }
@@ -100,7 +102,10 @@ Status SweepView::openFile(const std::string& path) {
     auto loaded = loadSweepJson(path);
     if (!loaded) return Status::fail(loaded.error());
     setResult(std::make_shared<const SweepResult>(std::move(*loaded)));
-    m_status->setText(tr("from %1").arg(QString::fromStdString(path)));
+    // The file name only: the full path would push the pickers aside (it is in the tooltip).
+    const QString file = QString::fromStdString(path);
+    m_status->setText(tr("from %1").arg(file.section(QLatin1Char('/'), -1)));
+    m_status->setToolTip(file);
     return Status::ok();
 }
 
