@@ -59,7 +59,7 @@ def main():
             "| --- | " + " | ".join("---" for _ in depths) + " |"]
     for s in specs:
         out.append(f"| `{s}` | " + " | ".join(f"{mean(by_depth[(s, d)]):.2f}" for d in depths) + " |")
-    out += ["", "## Decode time (ms/token, CPU, mean)", "",
+    out += ["", "## Decode time (ms/token, mean, on the device of the run)", "",
             "| strategy | " + " | ".join(str(L) for L in lengths) + " |",
             "| --- | " + " | ".join("---" for _ in lengths) + " |"]
     for s in specs:
