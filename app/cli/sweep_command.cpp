@@ -74,10 +74,10 @@ std::string cell(double v, int precision = 3) {
 void printTable(const SweepResult& r) {
     std::cout << "model " << r.model << " · " << r.input << " · " << r.prompt_tokens << " prompt tokens · "
               << r.trials << " trial(s) · full keeps " << cell(r.fullKvBytes() / 1024.0, 1) << " KiB\n";
-    std::printf("%-44s %10s %8s %9s %8s %7s %11s %11s\n", "strategy", "kv_KiB", "kv_share", "accuracy", "kl",
+    std::printf("%-48s %10s %8s %9s %8s %7s %11s %11s\n", "strategy", "kv_KiB", "kv_share", "accuracy", "kl",
                 "top1", "prefill_ms", "decode_ms");
     for (const SweepPoint& p : r.points)
-        std::printf("%-44s %10s %8s %9s %8s %7s %11s %11s\n", p.spec.c_str(), cell(p.kv_bytes / 1024.0, 1).c_str(),
+        std::printf("%-48s %10s %8s %9s %8s %7s %11s %11s\n", p.spec.c_str(), cell(p.kv_bytes / 1024.0, 1).c_str(),
                     cell(p.kv_share).c_str(), cell(p.accuracy, 2).c_str(), cell(p.kl_vs_full, 4).c_str(),
                     cell(p.top1_vs_full, 2).c_str(), cell(p.prefill_ms, 1).c_str(),
                     cell(p.decode_ms_per_token, 2).c_str());

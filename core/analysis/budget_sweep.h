@@ -83,7 +83,8 @@ SweepPoint sweepPointFromMetrics(const std::string& spec, const std::map<std::st
 std::string sweepJsonText(const SweepResult& result, int indent = -1);
 // Reads that JSON back, or a quality-benchmark file (tests/bench/quality_bench.cpp: "summary" per
 // strategy and prompt length, "rows" per trial). For a benchmark file `length` picks the prompt length
-// (-1: the longest in the file). Errors name the file and the problem.
+// (-1: the longest in the file). The file may be gzip-compressed (*.json.gz). Errors name the file
+// and the problem.
 Result<SweepResult> sweepFromJsonText(const std::string& text, const std::string& source, int64_t length = -1);
 Result<SweepResult> loadSweepJson(const std::string& path, int64_t length = -1);
 

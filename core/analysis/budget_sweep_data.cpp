@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <zlib.h>
 
 #include "core/analysis/budget_sweep.h"
 #include "core/strategy/params.h"
@@ -307,7 +308,28 @@ Result<SweepResult> loadSweepJson(const std::string& path, int64_t length) {
     if (!in) return Result<SweepResult>::fail(path + ": cannot be read");
     std::ostringstream ss;
     ss << in.rdbuf();
-    return sweepFromJsonText(ss.str(), path, length);
+    std::string text = ss.str();
+    if (text.size() >= 2 && static_cast<unsigned char>(text[0]) == 0x1f && static_cast<unsigned char>(text[1]) == 0x8b) {
+        // gzip (committed benchmark results are kept compressed, e.g. *.json.gz).
+        z_stream z{};
+        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return Result<SweepResult>::fail(path + ": cannot start gunzip");
+        z.next_in = reinterpret_cast<Bytef*>(text.data());
+        z.avail_in = static_cast<uInt>(text.size());
+        std::string out;
+        char buf[1 << 16];
+        int rc = Z_OK;
+        while (rc == Z_OK) {
+            z.next_out = reinterpret_cast<Bytef*>(buf);
+            z.avail_out = sizeof buf;
+            rc = inflate(&z, Z_NO_FLUSH);
+            out.append(buf, sizeof buf - z.avail_out);
+            if (out.size() > (size_t(1) << 30)) rc = Z_MEM_ERROR;
+        }
+        inflateEnd(&z);
+        if (rc != Z_STREAM_END) return Result<SweepResult>::fail(path + ": damaged gzip data");
+        text = std::move(out);
+    }
+    return sweepFromJsonText(text, path, length);
 }
 
 }  // namespace attnlab

@@ -98,6 +98,17 @@ TEST(BudgetSweepJson, CommittedQualityBenchmarkLoadsOneLength) {
     EXPECT_NE(missing.error().find("1024, 2048, 4096"), std::string::npos) << missing.error();
 }
 
+TEST(BudgetSweepJson, GzippedBenchmarkResultsLoad) {
+    const std::string path =
+        std::string(ATTNLAB_SOURCE_DIR) + "/tests/bench/results/quality_bench-2026-11-28-gpu20.json.gz";
+    auto r = loadSweepJson(path, 2048);
+    ASSERT_TRUE(r.isOk()) << r.error();
+    EXPECT_EQ(r->prompt_tokens, 2048);
+    ASSERT_NE(r->full(), nullptr);
+    EXPECT_GT(r->points.size(), 4u);
+    for (const SweepPoint& p : r->points) EXPECT_TRUE(std::isfinite(p.accuracy)) << p.spec;
+}
+
 TEST(BudgetSweepJson, BadFilesNameTheFileAndTheProblem) {
     auto not_json = sweepFromJsonText("{oops", "x.json");
     ASSERT_FALSE(not_json.isOk());
