@@ -68,6 +68,50 @@ __device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* sm
                  : "r"(addr));
 }
 
+// The producer of the decode kernels: gathers tiles of kTileRows kept rows of one sequence's K and
+// V (and per-row score bias) into shared memory with cp.async. Rows row_begin + tile * kTileRows ..
+// are read through the index list when there is one (the next tile's row numbers are loaded one
+// tile ahead, so an index list's latency overlaps the current tile's compute), else directly.
+// Shared-memory rows are kSmemRow elements apart (padding against bank conflicts); rows past
+// row_end are zero-filled.
+template <typename T, int kTileRows, int kDim, int kSmemRow, int kThreadCount>
+struct RowTileLoader {
+    static constexpr int kChunksPerRow = kDim / 8;
+    static constexpr int kCopies = kTileRows * kChunksPerRow / kThreadCount;  // 16-byte copies per thread per tensor
+    static_assert(kCopies * kThreadCount == kTileRows * kChunksPerRow, "tile copies must divide among the threads");
+    const T* k;
+    const T* v;
+    const int* idx;      // kept rows' numbers, or null for rows row_begin.. themselves
+    const float* bias;   // per-row score bias, or null
+    int64_t stride;      // elements between K (and V) rows
+    int row_begin, row_end;
+    int pre[kCopies];    // row numbers of the next tile to issue
+
+    __device__ __forceinline__ void loadRows(int tile) {
+#pragma unroll
+        for (int c = 0; c < kCopies; ++c) {
+            const int i = row_begin + tile * kTileRows + (threadIdx.x + c * kThreadCount) / kChunksPerRow;
+            pre[c] = (idx && i < row_end) ? __ldg(idx + i) : i;
+        }
+    }
+    // Issues the copies of `tile` (whose rows loadRows(tile) fetched) and fetches the next tile's rows.
+    __device__ __forceinline__ void issue(int tile, T* ks, T* vs, float* bs) {
+#pragma unroll
+        for (int c = 0; c < kCopies; ++c) {
+            const int chunk = threadIdx.x + c * kThreadCount;
+            const int r = chunk / kChunksPerRow;
+            const int cc = (chunk % kChunksPerRow) * 8;
+            const bool valid = row_begin + tile * kTileRows + r < row_end;
+            const int row = valid ? pre[c] : 0;
+            const int64_t off = static_cast<int64_t>(row) * stride + cc;
+            cpAsync16(ks + r * kSmemRow + cc, k + off, valid);
+            cpAsync16(vs + r * kSmemRow + cc, v + off, valid);
+            if (bias && cc == 0) cpAsync4(bs + r, bias + row, valid);
+        }
+        loadRows(tile + 1);
+    }
+};
+
 // Four 8x8 b16 matrices, not transposed: lane i gives the row address of matrix i / 8, row i % 8;
 // each lane receives row lane / 4, columns 2 (lane % 4) .. +1 of every matrix (the mma B layout
 // when the matrix rows are n and its columns k).

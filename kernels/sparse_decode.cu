@@ -121,7 +121,6 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
     constexpr int kTile = tileRows<D>();
     constexpr int kWarpRows = kTile / kWarps;               // rows of a tile each warp computes
     constexpr int kSteps = kWarpRows / kRowsPerWarp;         // warp steps per tile
-    constexpr int kChunksPerThread = kTile * kLanesPerRow / kThreads;  // 16-byte copies per thread per tensor
     const float kNegInf = -INFINITY;
 
     extern __shared__ __align__(16) unsigned char smem[];
@@ -180,37 +179,10 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
     auto stageV = [&](int st) { return reinterpret_cast<T*>(smem + st * stageBytes<D>() + 8192); };
     auto stageBias = [&](int st) { return reinterpret_cast<float*>(smem + st * stageBytes<D>() + 2 * 8192); };
 
-    // Row numbers of the next tile to issue, loaded one tile ahead so an index list's latency
-    // overlaps the compute of the current tile.
-    int pre[kChunksPerThread];
-    auto loadRows = [&](int tile) {
-#pragma unroll
-        for (int c = 0; c < kChunksPerThread; ++c) {
-            const int i = row_begin + tile * kTile + (threadIdx.x + c * kThreads) / kLanesPerRow;
-            pre[c] = (idx && i < row_end) ? __ldg(idx + i) : i;
-        }
-    };
-    loadRows(0);
+    RowTileLoader<T, kTile, D, D, kThreads> loader{kb, vb, idx, bias, stride, row_begin, row_end, {}};
+    loader.loadRows(0);
     auto issue = [&](int tile) {
-        if (tile < tiles) {
-            const int st = tile % kStages;
-            T* ks = stageK(st);
-            T* vs = stageV(st);
-#pragma unroll
-            for (int c = 0; c < kChunksPerThread; ++c) {
-                const int chunk = threadIdx.x + c * kThreads;
-                const int r = chunk / kLanesPerRow;
-                const int cc = (chunk % kLanesPerRow) * 8;
-                const int i = row_begin + tile * kTile + r;
-                const bool valid = i < row_end;
-                const int row = valid ? pre[c] : 0;
-                const int64_t off = static_cast<int64_t>(row) * stride + cc;
-                cpAsync16(ks + r * D + cc, kb + off, valid);
-                cpAsync16(vs + r * D + cc, vb + off, valid);
-                if (bias && cc == 0) cpAsync4(stageBias(st) + r, bias + row, valid);
-            }
-            loadRows(tile + 1);
-        }
+        if (tile < tiles) loader.issue(tile, stageK(tile % kStages), stageV(tile % kStages), stageBias(tile % kStages));
         cpAsyncCommit();  // an empty group keeps the wait count uniform
     };
 
@@ -343,7 +315,6 @@ template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     constexpr int kRow = tcRowElems<D>();
     constexpr int kChunksPerRow = D / 8;
-    constexpr int kCopies = kTcTile * kChunksPerRow / kThreads;  // 16-byte copies per thread per tensor
     constexpr int kNb = D / 8;                                   // n8 blocks of the output
     const float kNegInf = -INFINITY;
     const T* tag = nullptr;
@@ -402,34 +373,11 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
         return reinterpret_cast<float*>(smem + st * tcStageBytes<D>() + 2 * kTcTile * kRow * 2);
     };
 
-    int pre[kCopies];
-    auto loadRows = [&](int tile) {
-#pragma unroll
-        for (int c = 0; c < kCopies; ++c) {
-            const int i = row_begin + tile * kTcTile + (threadIdx.x + c * kThreads) / kChunksPerRow;
-            pre[c] = (idx && i < row_end) ? __ldg(idx + i) : i;
-        }
-    };
-    loadRows(0);
+    RowTileLoader<T, kTcTile, D, kRow, kThreads> loader{kb, vb, idx, bias, stride, row_begin, row_end, {}};
+    loader.loadRows(0);
     auto issue = [&](int tile) {
-        if (tile < tiles) {
-            const int st = tile % kTcStages;
-            T* ks = stageK(st);
-            T* vs = stageV(st);
-#pragma unroll
-            for (int c = 0; c < kCopies; ++c) {
-                const int chunk = threadIdx.x + c * kThreads;
-                const int r = chunk / kChunksPerRow;
-                const int cc = (chunk % kChunksPerRow) * 8;
-                const bool valid = row_begin + tile * kTcTile + r < row_end;
-                const int row = valid ? pre[c] : 0;
-                const int64_t off = static_cast<int64_t>(row) * stride + cc;
-                cpAsync16(ks + r * kRow + cc, kb + off, valid);
-                cpAsync16(vs + r * kRow + cc, vb + off, valid);
-                if (bias && cc == 0) cpAsync4(stageBias(st) + r, bias + row, valid);
-            }
-            loadRows(tile + 1);
-        }
+        if (tile < tiles)
+            loader.issue(tile, stageK(tile % kTcStages), stageV(tile % kTcStages), stageBias(tile % kTcStages));
         cpAsyncCommit();
     };
 #pragma unroll
