@@ -314,7 +314,6 @@ __host__ __device__ constexpr size_t tcStageBytes() {
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     constexpr int kRow = tcRowElems<D>();
-    constexpr int kChunksPerRow = D / 8;
     constexpr int kNb = D / 8;                                   // n8 blocks of the output
     const float kNegInf = -INFINITY;
     const T* tag = nullptr;
