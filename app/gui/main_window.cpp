@@ -6,8 +6,10 @@
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
 #include <QKeySequence>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
@@ -173,6 +175,17 @@ void MainWindow::buildUi() {
                                                           tr("Captures (*.safetensors)"));
         if (!file.isEmpty()) openLongAttention(file);
     });
+    file_menu->addAction(tr("&Difference of two saved runs…"), this, [this] {
+        bool is_ok = false;
+        const QString text = QInputDialog::getText(
+            this, tr("Difference of two saved runs"),
+            tr("B minus A as FILE_A#RUN:FILE_B#RUN (any session files or models, same prompt;\n"
+               "leave a file out for the current session, e.g. #3:other.attnlab#5):"),
+            QLineEdit::Normal, QString::fromStdString(m_options.diff_runs_across), &is_ok);
+        if (!is_ok || text.trimmed().isEmpty()) return;
+        m_options.diff_runs_across = text.trimmed().toStdString();
+        openDiffAcrossSessions(true);
+    });
     file_menu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     auto* view_menu = menuBar()->addMenu(tr("&View"));
     view_menu->addAction(long_dock->toggleViewAction());
@@ -229,17 +242,27 @@ void MainWindow::openLongAttention(const QString& file) {
     statusBar()->showMessage(tr("Opened %1").arg(file));
 }
 
-void MainWindow::openDiffAcrossSessions() {
+void MainWindow::openDiffAcrossSessions(bool is_from_menu) {
     auto request = parseDiffRuns(m_options.diff_runs_across);
-    const std::string current = m_options.session_file.empty() ? defaultSessionPath() : m_options.session_file;
+    // The session the Sessions dock shows (Open… may have switched it).
+    const std::string current = !m_sessions->path().empty()       ? m_sessions->path()
+                                : m_options.session_file.empty() ? defaultSessionPath()
+                                                                 : m_options.session_file;
     auto pair = request ? loadDiffPair(*request, current) : Result<DiffPair>::fail(request.error());
     if (!pair) {
         statusBar()->showMessage(tr("Could not compare the saved runs: %1").arg(QString::fromStdString(pair.error())));
-        std::cerr << "attnlab: --diff: " << pair.error() << "\n";
-        m_errors.push_back("--diff: " + pair.error());
+        if (is_from_menu) {
+            QMessageBox::warning(this, tr("Difference of two saved runs"), QString::fromStdString(pair.error()));
+        } else {
+            std::cerr << "attnlab: --diff: " << pair.error() << "\n";
+            m_errors.push_back("--diff: " + pair.error());
+        }
         return;
     }
-    for (const std::string& note : pair->notes) m_notes.push_back("--diff: " + note);
+    for (const std::string& note : pair->notes) {
+        m_notes.push_back("--diff: " + note);
+        statusBar()->showMessage(QString::fromStdString(note), 8000);
+    }
     m_diff->setData(pair->data);
     m_diff->selectRuns(0, 1);
     if (auto* dock = qobject_cast<QDockWidget*>(m_diff->parentWidget())) dock->raise();
@@ -247,7 +270,7 @@ void MainWindow::openDiffAcrossSessions() {
 
 void MainWindow::start() {
     if (!m_options.long_attention_file.empty()) openLongAttention(QString::fromStdString(m_options.long_attention_file));
-    if (!m_options.diff_runs_across.empty()) openDiffAcrossSessions();
+    if (!m_options.diff_runs_across.empty()) openDiffAcrossSessions(false);
     if (!m_options.sweep_json_file.empty()) {
         const Status s = m_sweep->openFile(m_options.sweep_json_file);
         if (!s.isOk()) {

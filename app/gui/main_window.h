@@ -53,8 +53,9 @@ private:
     // Runs the checked strategies at every budget of `budgets` (full first), for the Budget sweep dock.
     void startSweep(const QString& budgets);
     void runSpecs(const std::vector<std::string>& specs);
-    // --diff: loads two saved runs (any sessions, any models) into the Difference dock.
-    void openDiffAcrossSessions();
+    // --diff (or File > Difference of two saved runs…): loads two saved runs (any sessions, any models)
+    // into the Difference dock. Errors go to the automation summary, or a message box from the menu.
+    void openDiffAcrossSessions(bool is_from_menu);
     void broadcastData(std::shared_ptr<const ComparisonData> data);
     void broadcastHead(int64_t layer, int64_t head);
     void setRunning(bool is_running);
