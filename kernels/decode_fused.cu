@@ -146,18 +146,53 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, __half) {
     return s;
 }
 
+// Two packed elements of a 32-bit word, as floats, and back (rounded to T).
+__device__ __forceinline__ float2 unpack2(uint32_t u, __nv_bfloat16) {
+    __nv_bfloat162 v;
+    memcpy(&v, &u, 4);
+    return __bfloat1622float2(v);
+}
+__device__ __forceinline__ float2 unpack2(uint32_t u, __half) {
+    __half2 v;
+    memcpy(&v, &u, 4);
+    return __half22float2(v);
+}
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    const T a = fromF<T>(lo), b = fromF<T>(hi);
+    uint16_t ua, ub;
+    memcpy(&ua, &a, 2);
+    memcpy(&ub, &b, 2);
+    return static_cast<uint32_t>(ua) | (static_cast<uint32_t>(ub) << 16);
+}
+
 // One warp per output (kRows = 1) or per gate/up row pair (kRows = 2). Each lane reads 16-byte
 // chunks lane, lane + 32, ...; kGemvUnroll chunks per row are loaded before any is used. The first
-// batch of weights is loaded before pdlWait(), so it streams in while the previous kernel finishes.
-template <typename T, int kRows>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restrict__ w, const T* __restrict__ x,
-                                                              const T* __restrict__ bias, T* __restrict__ y, int n,
-                                                              int k) {
+// batch of weights is loaded before pdlWait(), so it streams in while the previous kernel finishes;
+// then the block stages x (normalised when kNorm) in shared memory.
+struct GemvKernelArgs {
+    const void* w;
+    const void* x;
+    const void* bias;
+    const void* norm_w;
+    const void* residual;
+    void* y;
+    int n, k;
+    float eps;
+};
+
+template <typename T, int kRows, bool kNorm, bool kResidual>
+__global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs a) {
+    extern __shared__ __align__(16) unsigned char gemv_smem[];
+    uint4* xsm = reinterpret_cast<uint4*>(gemv_smem);
+    __shared__ float partial[kGemvWarps];
+    const T* w = static_cast<const T*>(a.w);
+    const int n = a.n, k = a.k;
     const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
+    const int warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * kGemvWarps + warp;
     const bool active = row < n;
     const int chunks = k / 8;
-    const uint4* xs = reinterpret_cast<const uint4*>(x);
     const uint4* ws[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
@@ -172,23 +207,55 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restric
         }
     };
     loadBatch(0);
-    pdlWait();  // x (and the output buffer) belong to the kernels before
+    pdlWait();  // x, the residual and the output buffer belong to the kernels before
     pdlLaunchDependents();
+
+    const uint4* xg = static_cast<const uint4*>(a.x);
+    float sumsq = 0.f;
+    for (int c = threadIdx.x; c < chunks; c += kGemvWarps * 32) {
+        const uint4 v = __ldg(xg + c);
+        xsm[c] = v;
+        if (kNorm) {
+            for (const uint32_t word : {v.x, v.y, v.z, v.w}) {
+                const float2 f = unpack2(word, T());
+                sumsq += f.x * f.x + f.y * f.y;
+            }
+        }
+    }
+    if (kNorm) {
+        for (int off = 16; off > 0; off >>= 1) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
+        if (lane == 0) partial[warp] = sumsq;
+        __syncthreads();
+        float total = 0.f;
+#pragma unroll
+        for (int i = 0; i < kGemvWarps; ++i) total += partial[i];
+        const float inv = rsqrtf(total / k + a.eps);
+        const uint4* nw = static_cast<const uint4*>(a.norm_w);
+        // n = w * round(x * inv), rounded: as fusedAddRmsNorm.
+        auto norm2 = [&](uint32_t xw, uint32_t ww) {
+            const float2 xf = unpack2(xw, T()), wf = unpack2(ww, T());
+            return pack2<T>(wf.x * round<T>(xf.x * inv), wf.y * round<T>(xf.y * inv));
+        };
+        for (int c = threadIdx.x; c < chunks; c += kGemvWarps * 32) {
+            const uint4 v = xsm[c];
+            const uint4 wn = __ldg(nw + c);
+            xsm[c] = make_uint4(norm2(v.x, wn.x), norm2(v.y, wn.y), norm2(v.z, wn.z), norm2(v.w, wn.w));
+        }
+    }
+    __syncthreads();
     if (!active) return;
+
     float acc[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
     for (int base = 0;;) {
-        uint4 xv[kGemvUnroll];
 #pragma unroll
         for (int u = 0; u < kGemvUnroll; ++u) {
             const int c = base + lane + u * 32;
-            xv[u] = c < chunks ? __ldg(xs + c) : make_uint4(0, 0, 0, 0);
+            const uint4 xv = c < chunks ? xsm[c] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) acc[r] += dot8(wv[r][u], xv, T());
         }
-#pragma unroll
-        for (int u = 0; u < kGemvUnroll; ++u)
-#pragma unroll
-            for (int r = 0; r < kRows; ++r) acc[r] += dot8(wv[r][u], xv[u], T());
         base += kGemvUnroll * 32;
         if (base >= chunks) break;
         loadBatch(base);
@@ -197,8 +264,15 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restric
     for (int r = 0; r < kRows; ++r)
         for (int off = 16; off > 0; off >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
     if (lane != 0) return;
+    const T* bias = static_cast<const T*>(a.bias);
+    T* y = static_cast<T*>(a.y);
     if (kRows == 1) {
-        y[row] = fromF<T>(acc[0] + (bias ? toF(bias[row]) : 0.f));
+        if (kResidual) {
+            const float d = round<T>(acc[0] + (bias ? toF(bias[row]) : 0.f));
+            y[row] = fromF<T>(toF(static_cast<const T*>(a.residual)[row]) + d);
+        } else {
+            y[row] = fromF<T>(acc[0] + (bias ? toF(bias[row]) : 0.f));
+        }
     } else {
         const float g = round<T>(acc[0] + (bias ? toF(bias[row]) : 0.f));
         const float u = round<T>(acc[kRows - 1] + (bias ? toF(bias[row + n]) : 0.f));
@@ -207,18 +281,24 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(const T* __restric
     }
 }
 
+template <typename T, int kRows, bool kNorm, bool kResidual>
+cudaError_t launchGemvKernel(const GemvKernelArgs& a, cudaStream_t st) {
+    auto* kernel = &gemvKernel<T, kRows, kNorm, kResidual>;
+    const size_t smem = static_cast<size_t>(a.k) * sizeof(T);
+    allowDynamicSmem(reinterpret_cast<const void*>(kernel), static_cast<size_t>(kGemvMaxK) * sizeof(T));
+    PdlLaunch launch(dim3((a.n + kGemvWarps - 1) / kGemvWarps), dim3(kGemvWarps * 32), smem, st);
+    return cudaLaunchKernelEx(&launch.config, kernel, a);
+}
+
 template <typename T>
-cudaError_t launchGemv(GemvEpilogue epilogue, const void* w, const void* x, const void* bias, void* y, int n, int k,
-                       cudaStream_t st) {
-    cudaError_t err;
-    const unsigned blocks = static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps);
-    if (epilogue == GemvEpilogue::kSiluMul)
-        err = launchPdl(gemvKernel<T, 2>, dim3(blocks), dim3(kGemvWarps * 32), st, static_cast<const T*>(w), static_cast<const T*>(x),
-                                                              static_cast<const T*>(bias), static_cast<T*>(y), n, k);
-    else
-        err = launchPdl(gemvKernel<T, 1>, dim3(blocks), dim3(kGemvWarps * 32), st, static_cast<const T*>(w), static_cast<const T*>(x),
-                                                              static_cast<const T*>(bias), static_cast<T*>(y), n, k);
-    return err;
+cudaError_t launchGemv(const GemvArgs& p, cudaStream_t st) {
+    const GemvKernelArgs a{p.w, p.x, p.bias, p.norm_w, p.residual, p.y, p.n, p.k, p.eps};
+    const bool norm = p.norm_w != nullptr, residual = p.residual != nullptr;
+    if (p.epilogue == GemvEpilogue::kSiluMul)
+        return norm ? launchGemvKernel<T, 2, true, false>(a, st) : launchGemvKernel<T, 2, false, false>(a, st);
+    if (residual)
+        return norm ? launchGemvKernel<T, 1, true, true>(a, st) : launchGemvKernel<T, 1, false, true>(a, st);
+    return norm ? launchGemvKernel<T, 1, true, false>(a, st) : launchGemvKernel<T, 1, false, false>(a, st);
 }
 
 std::string launchError(const char* what, cudaError_t launched) {
@@ -283,14 +363,14 @@ std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, vo
     return launchError("fused silu*mul", err);
 }
 
-std::string fusedGemv(ElementType dtype, GemvEpilogue epilogue, const void* w, const void* x, const void* bias,
-                      void* y, int n, int k, void* stream) {
-    if (n <= 0 || k <= 0 || !w || !x || !y) return "fused gemv: bad arguments";
-    if (k % 8 || reinterpret_cast<uintptr_t>(w) % 16 || reinterpret_cast<uintptr_t>(x) % 16)
-        return "fused gemv: k must be a multiple of 8 and W, x 16-byte aligned";
-    auto st = static_cast<cudaStream_t>(stream);
-    const cudaError_t err = dtype == ElementType::kBFloat16 ? launchGemv<__nv_bfloat16>(epilogue, w, x, bias, y, n, k, st)
-                                                            : launchGemv<__half>(epilogue, w, x, bias, y, n, k, st);
+std::string fusedGemv(const GemvArgs& p) {
+    if (p.n <= 0 || p.k <= 0 || !p.w || !p.x || !p.y) return "fused gemv: bad arguments";
+    if (p.k % 8 || p.k > kGemvMaxK || reinterpret_cast<uintptr_t>(p.w) % 16 || reinterpret_cast<uintptr_t>(p.x) % 16 ||
+        reinterpret_cast<uintptr_t>(p.norm_w) % 16)
+        return "fused gemv: k must be a multiple of 8 up to kGemvMaxK and W, x, norm_w 16-byte aligned";
+    if (p.residual && p.epilogue != GemvEpilogue::kStore) return "fused gemv: a residual add needs the plain epilogue";
+    auto st = static_cast<cudaStream_t>(p.stream);
+    const cudaError_t err = p.dtype == ElementType::kBFloat16 ? launchGemv<__nv_bfloat16>(p, st) : launchGemv<__half>(p, st);
     return launchError("fused gemv", err);
 }
 

@@ -30,13 +30,30 @@ std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, vo
 
 // Matrix-vector product of one token, y = W x (+ b), W row-major [rows, k], x [k], float
 // accumulation, one warp per output row reading W with 16-byte loads (decode is bound by the
-// weight bytes; cuBLAS' skinny GEMMs leave bandwidth unused at these shapes). k % 8 == 0 and
-// W, x 16-byte aligned.
+// weight bytes; cuBLAS' skinny GEMMs leave bandwidth unused at these shapes). k % 8 == 0,
+// k <= kGemvMaxK, W and x 16-byte aligned. x is staged in shared memory per block.
 //   kStore:   rows = n, y[i] = to_dtype(W[i] . x + b[i]).
 //   kSiluMul: rows = 2n, W = [gate; up] stacked, y[i] = to_dtype(round(silu(g)) * u) with
 //             g = round(W[i] . x + b[i]), u = round(W[n + i] . x + b[n + i]) (as fusedSiluMul).
+// Optional prologue (norm_w given): x is first replaced by RMSNorm(x) * norm_w, rounded as
+// fusedAddRmsNorm does (each block computes the statistics itself: no separate norm kernel).
+// Optional residual epilogue (residual given, kStore only): y[i] = to_dtype(residual[i] + round(W[i] . x + b[i]));
+// y may be residual itself (an in-place residual add: each row belongs to one warp).
 enum class GemvEpilogue { kStore, kSiluMul };
-std::string fusedGemv(ElementType dtype, GemvEpilogue epilogue, const void* w, const void* x, const void* bias,
-                      void* y, int n, int k, void* stream);
+constexpr int kGemvMaxK = 16384;
+struct GemvArgs {
+    ElementType dtype = ElementType::kBFloat16;
+    GemvEpilogue epilogue = GemvEpilogue::kStore;
+    const void* w = nullptr;
+    const void* x = nullptr;
+    const void* bias = nullptr;      // optional
+    const void* norm_w = nullptr;    // optional prologue
+    float eps = 0.f;
+    const void* residual = nullptr;  // optional epilogue (kStore)
+    void* y = nullptr;
+    int n = 0, k = 0;
+    void* stream = nullptr;
+};
+std::string fusedGemv(const GemvArgs& args);
 
 }  // namespace attnlab::kernels

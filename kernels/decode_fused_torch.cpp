@@ -61,21 +61,34 @@ void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out) {
     check(fusedSiluMul(typeOf(gate), gate.data_ptr(), up.data_ptr(), out.data_ptr(), gate.numel(), streamOf(gate)));
 }
 
-at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul) {
+at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul,
+                       const at::Tensor& norm_w, double eps, at::Tensor* residual) {
     static const bool enabled = [] {
         const char* env = std::getenv("ATTNLAB_GEMV");
         return !(env && std::string(env) == "0");
     }();
+    if (residual && silu_mul) throw std::invalid_argument("linearToken: a residual add needs the plain product");
     const int64_t k = w.size(1);
     const int64_t rows = w.size(0);
-    const bool aligned = reinterpret_cast<uintptr_t>(w.data_ptr()) % 16 == 0 &&
-                         reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
-    const bool usable = enabled && x.numel() == k && k % 8 == 0 && x.is_contiguous() && w.is_contiguous() &&
-                        x.scalar_type() == w.scalar_type() && (!bias.defined() || bias.is_contiguous()) && aligned &&
+    auto aligned = [](const at::Tensor& t) { return !t.defined() || reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+    const bool usable = enabled && x.numel() == k && k % 8 == 0 && k <= kGemvMaxK && x.is_contiguous() &&
+                        w.is_contiguous() && x.scalar_type() == w.scalar_type() && (!bias.defined() || bias.is_contiguous()) &&
+                        aligned(w) && aligned(x) && aligned(norm_w) && (!norm_w.defined() || norm_w.numel() == k) &&
                         (!silu_mul || rows % 2 == 0) && rows < (int64_t(1) << 31) && w.is_cuda() &&
+                        (!residual || (residual->is_contiguous() && residual->numel() == rows)) &&
                         (w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kHalf);
     if (!usable) {
-        at::Tensor y = at::linear(x.reshape({-1, k}), w, bias);
+        at::Tensor in = x.reshape({-1, k});
+        if (norm_w.defined()) {
+            at::Tensor src = in.contiguous(), normed = at::empty_like(src);
+            addRmsNorm(src, at::Tensor(), norm_w, normed, eps);
+            in = normed;
+        }
+        at::Tensor y = at::linear(in, w, bias);
+        if (residual) {
+            residual->add_(y.view_as(*residual));
+            return *residual;
+        }
         if (!silu_mul) return y;
         const int64_t n = rows / 2;
         at::Tensor gate = y.narrow(-1, 0, n).contiguous(), up = y.narrow(-1, n, n).contiguous();
@@ -83,10 +96,21 @@ at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tenso
         return gate;
     }
     const int64_t n = silu_mul ? rows / 2 : rows;
-    at::Tensor y = at::empty({1, n}, x.options());
-    check(fusedGemv(typeOf(x), silu_mul ? GemvEpilogue::kSiluMul : GemvEpilogue::kStore, w.data_ptr(), x.data_ptr(),
-                    bias.defined() ? bias.data_ptr() : nullptr, y.data_ptr(), static_cast<int>(n),
-                    static_cast<int>(k), streamOf(x)));
+    at::Tensor y = residual ? *residual : at::empty({1, n}, x.options());
+    GemvArgs a;
+    a.dtype = typeOf(x);
+    a.epilogue = silu_mul ? GemvEpilogue::kSiluMul : GemvEpilogue::kStore;
+    a.w = w.data_ptr();
+    a.x = x.data_ptr();
+    a.bias = bias.defined() ? bias.data_ptr() : nullptr;
+    a.norm_w = norm_w.defined() ? norm_w.data_ptr() : nullptr;
+    a.eps = static_cast<float>(eps);
+    a.residual = residual ? residual->data_ptr() : nullptr;
+    a.y = y.data_ptr();
+    a.n = static_cast<int>(n);
+    a.k = static_cast<int>(k);
+    a.stream = streamOf(x);
+    check(fusedGemv(a));
     return y;
 }
 

@@ -16,8 +16,11 @@ void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out);
 
 // One-token linear layer through fusedGemv: x [1, k] (or [k]), w [rows, k], bias [rows] or undefined.
 // silu_mul: w = [gate; up] stacked ([2n, k]) and the result is SiLU(gate) * up, [1, n]; else [1, rows].
-// Falls back to at::linear (+ siluMul) when the shapes or alignment do not suit the kernel, or when
-// ATTNLAB_GEMV=0.
-at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul = false);
+// norm_w (optional): the layer's input is RMSNorm(x) * norm_w (eps), computed inside the kernel.
+// residual (optional, not with silu_mul): *residual += the result, in place, and *residual is returned.
+// Falls back to the ATen ops (rounded the same way) when the shapes or alignment do not suit the
+// kernel, or when ATTNLAB_GEMV=0.
+at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul = false,
+                       const at::Tensor& norm_w = at::Tensor(), double eps = 0.0, at::Tensor* residual = nullptr);
 
 }  // namespace attnlab::kernels

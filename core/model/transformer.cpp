@@ -342,17 +342,17 @@ at::Tensor Transformer::decodeStaticFused(const at::Tensor& token, const at::Ten
                                           const StaticAttention& attention) {
 #if ATTNLAB_KERNELS_CUDA
     const ModelConfig& c = m_config;
-    // One residual stream updated in place: each norm kernel first adds the previous block's output.
+    // One residual stream x updated in place: the o and down projections add their output to it in
+    // their epilogue, and the q/k/v and gate/up products normalise it in their prologue, so a layer
+    // is seven kernels (two GEMVs with a norm, RoPE + K/V write, attention and its merge, two GEMVs
+    // with a residual add).
     at::Tensor x = m_embed.index_select(0, token).contiguous();  // [1, H]
-    at::Tensor hs = at::empty_like(x);
     at::Tensor q_rot = at::empty({c.num_heads, c.head_dim}, x.options());
     const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
-    at::Tensor delta;
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
-        kernels::addRmsNorm(x, delta, L.norm1_w, hs, c.norm_eps);
         // One matrix-vector product for q, k and v (stacked weights); [1, q_dim + 2 kv_dim].
-        at::Tensor qkv = kernels::linearToken(hs, L.wqkv, L.bqkv);
+        at::Tensor qkv = kernels::linearToken(x, L.wqkv, L.bqkv, false, L.norm1_w, c.norm_eps);
         at::Tensor q = qkv.narrow(1, 0, q_dim);
         at::Tensor k = qkv.narrow(1, q_dim, kv_dim);
         at::Tensor v = qkv.narrow(1, q_dim + kv_dim, kv_dim);
@@ -360,13 +360,11 @@ at::Tensor Transformer::decodeStaticFused(const at::Tensor& token, const at::Ten
         at::Tensor kc = kv.denseCapacityKeys(), vc = kv.denseCapacityValues(), pc = kv.denseCapacityPositions();
         kernels::ropeKvWrite(q, k, v, position, m_inv_freq, q_rot, kc, vc, pc);
         at::Tensor a = attention(i, q_rot).reshape({1, c.num_heads * c.head_dim});
-        at::Tensor o = kernels::linearToken(a, L.wo, L.bo);
-        kernels::addRmsNorm(x, o, L.norm2_w, hs, c.norm_eps);
-        at::Tensor act = kernels::linearToken(hs, L.w_gu, L.b_gu, /*silu_mul=*/true);  // SiLU(gate) * up
-        delta = kernels::linearToken(act, L.w_down, L.b_down);
+        kernels::linearToken(a, L.wo, L.bo, false, at::Tensor(), 0.0, &x);  // x += o_proj(a)
+        at::Tensor act = kernels::linearToken(x, L.w_gu, L.b_gu, /*silu_mul=*/true, L.norm2_w, c.norm_eps);
+        kernels::linearToken(act, L.w_down, L.b_down, false, at::Tensor(), 0.0, &x);  // x += down(act)
     }
-    kernels::addRmsNorm(x, delta, m_final_w, hs, c.norm_eps);
-    return kernels::linearToken(hs, m_lm_head, at::Tensor()).to(at::kFloat);
+    return kernels::linearToken(x, m_lm_head, at::Tensor(), false, m_final_w, c.norm_eps).to(at::kFloat);
 #else
     (void)token;
     (void)position;

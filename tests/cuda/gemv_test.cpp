@@ -45,6 +45,36 @@ TEST_P(GemvTest, MatchesFloatLinear) {
     expectClose(attnlab::kernels::linearToken(x, w, b, /*silu_mul=*/true), want.to(dtype), dtype, "silu_mul");
 }
 
+// The RMSNorm prologue against the norm kernel followed by the plain product, and the residual
+// epilogue against rounding the product and adding it in the element type.
+TEST_P(GemvTest, NormPrologueAndResidualEpilogue) {
+    const auto [n, k, with_bias, dtype] = GetParam();
+    at::manual_seed(n * 17 + k);
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(dtype);
+    at::Tensor w = (at::randn({2 * n, k}, at::kFloat) / std::sqrt(double(k))).to(opts);
+    at::Tensor x = (at::randn({1, k}, at::kFloat) * 3.0).to(opts);
+    at::Tensor norm_w = (at::rand({k}, at::kFloat) + 0.5).to(opts);
+    at::Tensor b = with_bias ? (at::randn({2 * n}, at::kFloat) * 0.1).to(opts) : at::Tensor();
+    const double eps = 1e-5;
+    at::Tensor src = x.clone(), normed = at::empty_like(x);
+    attnlab::kernels::addRmsNorm(src, at::Tensor(), norm_w, normed, eps);
+    at::Tensor bf = with_bias ? b.to(at::kFloat) : at::Tensor();
+    at::Tensor ref = at::linear(normed.to(at::kFloat), w.to(at::kFloat), bf);  // [1, 2n]
+    expectClose(attnlab::kernels::linearToken(x, w, b, false, norm_w, eps), ref.to(dtype), dtype, "norm+store");
+    at::Tensor gu = ref.to(dtype);
+    at::Tensor want = at::silu(gu.narrow(1, 0, n).to(at::kFloat)).to(dtype).to(at::kFloat) * gu.narrow(1, n, n).to(at::kFloat);
+    expectClose(attnlab::kernels::linearToken(x, w, b, true, norm_w, eps), want.to(dtype), dtype, "norm+silu_mul");
+
+    at::Tensor w1 = w.narrow(0, 0, n), b1 = with_bias ? b.narrow(0, 0, n) : at::Tensor();
+    at::Tensor res = at::randn({1, n}, at::kFloat).to(opts);
+    at::Tensor prod = at::linear(x.to(at::kFloat), w1.to(at::kFloat), with_bias ? b1.to(at::kFloat) : at::Tensor()).to(dtype);
+    at::Tensor expected = (res.to(at::kFloat) + prod.to(at::kFloat)).to(dtype);
+    at::Tensor inout = res.clone();
+    at::Tensor out = attnlab::kernels::linearToken(x, w1, b1, false, at::Tensor(), 0.0, &inout);
+    EXPECT_EQ(out.data_ptr(), inout.data_ptr());
+    expectClose(inout, expected, dtype, "residual");
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, GemvTest,
                          ::testing::Combine(::testing::Values<int64_t>(1, 37, 3072),
                                             ::testing::Values<int64_t>(8, 264, 2048, 8200),

@@ -1,6 +1,10 @@
 // attnlab-cli end to end: JSON contract of generate/tokenize, and clear errors on bad input.
 #include <gtest/gtest.h>
 
+#include <execinfo.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +19,20 @@ using attnlab::test::lineCount;
 using attnlab::test::runCli;
 
 namespace {
+
+// This process once died by SIGSEGV in these tests on the GPU machine only (CUDA build), without a
+// trace: print the stack to stderr (symbols through -rdynamic) before dying the same way.
+void printStackAndDie(int sig) {
+    void* frames[64];
+    const int n = backtrace(frames, 64);
+    backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+const bool kStackOnCrash = [] {
+    std::signal(SIGSEGV, printStackAndDie);
+    return true;
+}();
 
 TEST(CliTest, GenerateJsonHasTheDocumentedFields) {
     const std::string dir = parityDir() + "/llama3";
