@@ -116,7 +116,8 @@ __global__ void siluMulKernel(const T* gate, const T* up, T* out, int64_t n) {
     out[i] = fromF<T>(s * toF(up[i]));
 }
 
-constexpr int kGemvWarps = 4;
+constexpr int kGemvWarps = 4;      // warps (rows) per block of the plain products
+constexpr int kGemvNormWarps = 8;  // with the norm prologue: more rows share one block's staged x
 constexpr int kGemvUnroll = 8;  // 16-byte loads in flight per lane and row
 
 __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, __nv_bfloat16) {
@@ -169,7 +170,7 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 // One warp per output (kRows = 1) or per gate/up row pair (kRows = 2). Each lane reads 16-byte
 // chunks lane, lane + 32, ...; kGemvUnroll chunks per row are loaded before any is used. The first
 // batch of weights is loaded before pdlWait(), so it streams in while the previous kernel finishes;
-// then the block stages x (normalised when kNorm) in shared memory.
+// with kNorm the block then stages the normalised x in shared memory.
 struct GemvKernelArgs {
     const void* w;
     const void* x;
@@ -182,15 +183,17 @@ struct GemvKernelArgs {
 };
 
 template <typename T, int kRows, bool kNorm, bool kResidual>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs a) {
+__global__ void __launch_bounds__((kNorm ? kGemvNormWarps : kGemvWarps) * 32) gemvKernel(GemvKernelArgs a) {
+    constexpr int kWarpsPerBlock = kNorm ? kGemvNormWarps : kGemvWarps;
+    // kNorm: x normalised once per block into shared memory; else read straight from global (L1).
     extern __shared__ __align__(16) unsigned char gemv_smem[];
     uint4* xsm = reinterpret_cast<uint4*>(gemv_smem);
-    __shared__ float partial[kGemvWarps];
+    __shared__ float partial[kWarpsPerBlock];
     const T* w = static_cast<const T*>(a.w);
     const int n = a.n, k = a.k;
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    const int row = blockIdx.x * kGemvWarps + warp;
+    const int row = blockIdx.x * kWarpsPerBlock + warp;
     const bool active = row < n;
     const int chunks = k / 8;
     const uint4* ws[kRows];
@@ -211,24 +214,22 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs a) 
     pdlLaunchDependents();
 
     const uint4* xg = static_cast<const uint4*>(a.x);
-    float sumsq = 0.f;
-    for (int c = threadIdx.x; c < chunks; c += kGemvWarps * 32) {
-        const uint4 v = __ldg(xg + c);
-        xsm[c] = v;
-        if (kNorm) {
+    if (kNorm) {
+        float sumsq = 0.f;
+        for (int c = threadIdx.x; c < chunks; c += kWarpsPerBlock * 32) {
+            const uint4 v = __ldg(xg + c);
+            xsm[c] = v;
             for (const uint32_t word : {v.x, v.y, v.z, v.w}) {
                 const float2 f = unpack2(word, T());
                 sumsq += f.x * f.x + f.y * f.y;
             }
         }
-    }
-    if (kNorm) {
         for (int off = 16; off > 0; off >>= 1) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
         if (lane == 0) partial[warp] = sumsq;
         __syncthreads();
         float total = 0.f;
 #pragma unroll
-        for (int i = 0; i < kGemvWarps; ++i) total += partial[i];
+        for (int i = 0; i < kWarpsPerBlock; ++i) total += partial[i];
         const float inv = rsqrtf(total / k + a.eps);
         const uint4* nw = static_cast<const uint4*>(a.norm_w);
         // n = w * round(x * inv), rounded: as fusedAddRmsNorm.
@@ -236,14 +237,15 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs a) 
             const float2 xf = unpack2(xw, T()), wf = unpack2(ww, T());
             return pack2<T>(wf.x * round<T>(xf.x * inv), wf.y * round<T>(xf.y * inv));
         };
-        for (int c = threadIdx.x; c < chunks; c += kGemvWarps * 32) {
+        for (int c = threadIdx.x; c < chunks; c += kWarpsPerBlock * 32) {
             const uint4 v = xsm[c];
             const uint4 wn = __ldg(nw + c);
             xsm[c] = make_uint4(norm2(v.x, wn.x), norm2(v.y, wn.y), norm2(v.z, wn.z), norm2(v.w, wn.w));
         }
+        __syncthreads();
     }
-    __syncthreads();
     if (!active) return;
+    const uint4* xin = kNorm ? xsm : xg;
 
     float acc[kRows];
 #pragma unroll
@@ -252,7 +254,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs a) 
 #pragma unroll
         for (int u = 0; u < kGemvUnroll; ++u) {
             const int c = base + lane + u * 32;
-            const uint4 xv = c < chunks ? xsm[c] : make_uint4(0, 0, 0, 0);
+            const uint4 xv = c < chunks ? (kNorm ? xin[c] : __ldg(xin + c)) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int r = 0; r < kRows; ++r) acc[r] += dot8(wv[r][u], xv, T());
         }
@@ -284,9 +286,10 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs a) 
 template <typename T, int kRows, bool kNorm, bool kResidual>
 cudaError_t launchGemvKernel(const GemvKernelArgs& a, cudaStream_t st) {
     auto* kernel = &gemvKernel<T, kRows, kNorm, kResidual>;
-    const size_t smem = static_cast<size_t>(a.k) * sizeof(T);
-    allowDynamicSmem(reinterpret_cast<const void*>(kernel), static_cast<size_t>(kGemvMaxK) * sizeof(T));
-    PdlLaunch launch(dim3((a.n + kGemvWarps - 1) / kGemvWarps), dim3(kGemvWarps * 32), smem, st);
+    constexpr int warps = kNorm ? kGemvNormWarps : kGemvWarps;
+    const size_t smem = kNorm ? static_cast<size_t>(a.k) * sizeof(T) : 0;
+    if (kNorm) allowDynamicSmem(reinterpret_cast<const void*>(kernel), static_cast<size_t>(kGemvMaxK) * sizeof(T));
+    PdlLaunch launch(dim3((a.n + warps - 1) / warps), dim3(warps * 32), smem, st);
     return cudaLaunchKernelEx(&launch.config, kernel, a);
 }
 

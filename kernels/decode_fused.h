@@ -31,12 +31,13 @@ std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, vo
 // Matrix-vector product of one token, y = W x (+ b), W row-major [rows, k], x [k], float
 // accumulation, one warp per output row reading W with 16-byte loads (decode is bound by the
 // weight bytes; cuBLAS' skinny GEMMs leave bandwidth unused at these shapes). k % 8 == 0,
-// k <= kGemvMaxK, W and x 16-byte aligned. x is staged in shared memory per block.
+// k <= kGemvMaxK, W and x 16-byte aligned.
 //   kStore:   rows = n, y[i] = to_dtype(W[i] . x + b[i]).
 //   kSiluMul: rows = 2n, W = [gate; up] stacked, y[i] = to_dtype(round(silu(g)) * u) with
 //             g = round(W[i] . x + b[i]), u = round(W[n + i] . x + b[n + i]) (as fusedSiluMul).
 // Optional prologue (norm_w given): x is first replaced by RMSNorm(x) * norm_w, rounded as
-// fusedAddRmsNorm does (each block computes the statistics itself: no separate norm kernel).
+// fusedAddRmsNorm does (each block computes the statistics and stages the normalised x in shared
+// memory itself: no separate norm kernel; worth it while rows / 8 blocks stay few).
 // Optional residual epilogue (residual given, kStore only): y[i] = to_dtype(residual[i] + round(W[i] . x + b[i]));
 // y may be residual itself (an in-place residual add: each row belongs to one warp).
 enum class GemvEpilogue { kStore, kSiluMul };

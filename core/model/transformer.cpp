@@ -364,7 +364,10 @@ at::Tensor Transformer::decodeStaticFused(const at::Tensor& token, const at::Ten
         at::Tensor act = kernels::linearToken(x, L.w_gu, L.b_gu, /*silu_mul=*/true, L.norm2_w, c.norm_eps);
         kernels::linearToken(act, L.w_down, L.b_down, false, at::Tensor(), 0.0, &x);  // x += down(act)
     }
-    return kernels::linearToken(x, m_lm_head, at::Tensor(), false, m_final_w, c.norm_eps).to(at::kFloat);
+    // The head has vocabulary-many rows: one norm kernel beats each of its blocks normalising x.
+    at::Tensor hs = at::empty_like(x);
+    kernels::addRmsNorm(x, at::Tensor(), m_final_w, hs, c.norm_eps);
+    return kernels::linearToken(hs, m_lm_head, at::Tensor()).to(at::kFloat);
 #else
     (void)token;
     (void)position;

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <execinfo.h>
+#include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -21,16 +23,31 @@ using attnlab::test::runCli;
 namespace {
 
 // This process once died by SIGSEGV in these tests on the GPU machine only (CUDA build), without a
-// trace: print the stack to stderr (symbols through -rdynamic) before dying the same way.
-void printStackAndDie(int sig) {
+// trace: print the fault address, the faulting instruction and the return address on top of the
+// stack (the caller, when a null function pointer was called), then the stack (symbols through
+// -rdynamic), before dying the same way.
+void printStackAndDie(int sig, siginfo_t* info, void* context) {
+    char line[256];
+    const auto* uc = static_cast<const ucontext_t*>(context);
+    const auto pc = static_cast<unsigned long long>(uc->uc_mcontext.gregs[REG_RIP]);
+    const auto sp = static_cast<unsigned long long>(uc->uc_mcontext.gregs[REG_RSP]);
+    const unsigned long long ret = sp ? *reinterpret_cast<const unsigned long long*>(sp) : 0;
+    const int len = std::snprintf(line, sizeof line, "signal %d: fault address %p, pc 0x%llx, [sp] 0x%llx\n", sig,
+                                  info->si_addr, pc, ret);
+    if (len > 0) (void)!write(STDERR_FILENO, line, static_cast<size_t>(len));
     void* frames[64];
     const int n = backtrace(frames, 64);
     backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    void* where[2] = {reinterpret_cast<void*>(pc), reinterpret_cast<void*>(ret)};
+    backtrace_symbols_fd(where, 2, STDERR_FILENO);
     std::signal(sig, SIG_DFL);
     std::raise(sig);
 }
 const bool kStackOnCrash = [] {
-    std::signal(SIGSEGV, printStackAndDie);
+    struct sigaction action {};
+    action.sa_sigaction = printStackAndDie;
+    action.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &action, nullptr);
     return true;
 }();
 
