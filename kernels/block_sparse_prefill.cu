@@ -1,20 +1,16 @@
 // Block-sparse causal prefill attention (see block_sparse_prefill.h).
 //
-// Grid: (pair of 64-row query tiles, query head, batch). A CTA of 8 warps owns 128 query rows: warps
-// 0-3 the first 64-row tile, warps 4-7 the second, 16 rows per warp kept as mma.sync A fragments
-// in registers. The CTA walks the merge of its two tiles' sorted key-tile lists, so a K/V tile both
-// halves need is loaded once for 128 rows (half the shared-memory fill traffic of 64-row CTAs); a
-// half skips the tiles only the other half needs. K and V tiles stream through a 3-stage cp.async
-// pipeline into shared-memory rows padded by 16 bytes (ldmatrix on distinct banks). Per tile each
-// warp computes S = Q K^T (16 x 64, K fragments by ldmatrix), masks keys past the prompt and, on
-// diagonal tiles, keys after the query; updates its rows' online softmax (base 2) and accumulates
-// O += P V with P reused from the S accumulators as the A operand and V fragments transposed by
-// ldmatrix. Rows are normalised at the end.
+// Grid: (query tile, query head, batch). A CTA of 4 warps owns 64 query rows, 16 per warp, kept
+// as mma.sync A fragments in registers. It walks its row's list of 64-key tiles; K and V tiles
+// stream through a 2-stage cp.async pipeline into shared memory rows padded by 16 bytes (fragment
+// loads on distinct banks). Per tile each warp computes S = Q K^T (16 x 64), masks keys past the
+// prompt and, on diagonal tiles, keys after the query; updates its rows' online softmax (base 2)
+// and accumulates O += P V with P reused from the S accumulators as the A operand and V fragments
+// transposed by ldmatrix. Rows are normalised at the end.
 #include "kernels/block_sparse_prefill.h"
 
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cmath>
 
 #include "kernels/device_helpers.cuh"
@@ -24,10 +20,9 @@ namespace attnlab::kernels {
 namespace {
 
 constexpr int kTile = kPrefillTile;
-constexpr int kHalfWarps = kTile / 16;  // warps per 64-row query tile
-constexpr int kWarps = 2 * kHalfWarps;
+constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kStages = 3;
+constexpr int kStages = 2;
 constexpr float kLog2e = 1.4426950408889634f;
 
 struct PrefillArgs {
@@ -51,24 +46,6 @@ __host__ __device__ constexpr size_t stageBytes() {
     return 2 * kTile * rowElems<D>() * 2;
 }
 
-// Walks the union of two ascending key-tile lists: each entry is (tile << 2) | (1 if the first list
-// has it) | (2 if the second has it); -1 after the last.
-struct TileMerge {
-    const int* a;
-    const int* b;
-    int na, nb, ia = 0, ib = 0;
-    __device__ int next() {
-        const int ta = ia < na ? a[ia] : INT_MAX;
-        const int tb = ib < nb ? b[ib] : INT_MAX;
-        const int t = min(ta, tb);
-        if (t == INT_MAX) return -1;
-        const int flags = (ta == t ? 1 : 0) | (tb == t ? 2 : 0);
-        ia += ta == t;
-        ib += tb == t;
-        return (t << 2) | flags;
-    }
-};
-
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) blockSparsePrefillKernel(PrefillArgs a) {
     constexpr int kRow = rowElems<D>();
@@ -81,22 +58,17 @@ __global__ void __launch_bounds__(kThreads) blockSparsePrefillKernel(PrefillArgs
 
     extern __shared__ __align__(16) unsigned char smem[];
 
-    const int pairs = (a.q_tiles + 1) / 2;
-    const int pair = pairs - 1 - static_cast<int>(blockIdx.x);  // longest (causal) rows first
+    const int qt = a.q_tiles - 1 - static_cast<int>(blockIdx.x);  // longest (causal) rows first
     const int h = blockIdx.y;
     const int b = blockIdx.z;
     const int group = a.q_heads / a.kv_heads;
     const int hk = h / group;
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    const int half = warp / kHalfWarps;  // which of the pair's query tiles this warp computes
-    const int qt = 2 * pair + half;
     const int g = lane >> 2;
     const int t4 = lane & 3;
-    const int mi = lane >> 3;  // ldmatrix: the matrix this lane addresses
-    const int ri = lane & 7;   // and its row
     const int n = a.tokens;
-    const int row0 = qt * kTile + (warp % kHalfWarps) * 16 + g;  // this thread's rows: row0 and row0 + 8
+    const int row0 = qt * kTile + warp * 16 + g;  // this thread's rows: row0 and row0 + 8
 
     const T* qb = static_cast<const T*>(a.q) + (static_cast<int64_t>(b) * a.q_heads + h) * n * D;
     const T* kb = static_cast<const T*>(a.k) + (static_cast<int64_t>(b) * a.kv_heads + hk) * n * D;
@@ -119,18 +91,18 @@ __global__ void __launch_bounds__(kThreads) blockSparsePrefillKernel(PrefillArgs
     float m[2] = {kNegInf, kNegInf};
     float l[2] = {0.f, 0.f};
 
-    const int list = (b * a.q_heads + h) * a.q_tiles + 2 * pair;
-    const bool has_second = 2 * pair + 1 < a.q_tiles;
-    TileMerge merge{a.indices + a.offsets[list], a.indices + (has_second ? a.offsets[list + 1] : 0),
-                    a.offsets[list + 1] - a.offsets[list], has_second ? a.offsets[list + 2] - a.offsets[list + 1] : 0};
+    const int list = (b * a.q_heads + h) * a.q_tiles + qt;
+    const int first = a.offsets[list];
+    const int count = a.offsets[list + 1] - first;
+    const int* tiles = a.indices + first;
 
     auto stageK = [&](int st) { return reinterpret_cast<T*>(smem + st * stageBytes<D>()); };
     auto stageV = [&](int st) { return reinterpret_cast<T*>(smem + st * stageBytes<D>() + kTile * kRow * 2); };
-    auto issue = [&](int entry, int st) {
-        if (entry >= 0) {
-            const int k0 = (entry >> 2) * kTile;
-            T* ks = stageK(st);
-            T* vs = stageV(st);
+    auto issue = [&](int j) {
+        if (j < count) {
+            const int k0 = tiles[j] * kTile;
+            T* ks = stageK(j % kStages);
+            T* vs = stageV(j % kStages);
 #pragma unroll
             for (int c = 0; c < kCopies; ++c) {
                 const int chunk = threadIdx.x + c * kThreads;
@@ -145,99 +117,89 @@ __global__ void __launch_bounds__(kThreads) blockSparsePrefillKernel(PrefillArgs
         cpAsyncCommit();
     };
 
-    // Entries of the tiles in flight: e0 is computed now, e1 and e2 are loading.
-    int e0 = merge.next();
-    int e1 = merge.next();
-    issue(e0, 0);
-    issue(e1, 1);
-    for (int j = 0; e0 >= 0; ++j) {
-        const int e2 = merge.next();
-        issue(e2, (j + 2) % kStages);
-        cpAsyncWait<kStages - 1>();
+    issue(0);
+    for (int j = 0; j < count; ++j) {
+        issue(j + 1);
+        cpAsyncWait<1>();
         __syncthreads();
-        if ((e0 >> half) & 1) {
-            const T* ks = stageK(j % kStages);
-            const T* vs = stageV(j % kStages);
-            const int k0 = (e0 >> 2) * kTile;
+        const T* ks = stageK(j % kStages);
+        const T* vs = stageV(j % kStages);
+        const int k0 = tiles[j] * kTile;
 
-            float sc[kNbS][4];
+        float sc[kNbS][4];
 #pragma unroll
-            for (int nb = 0; nb < kNbS; nb += 2) {
-                sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.f;
-                sc[nb + 1][0] = sc[nb + 1][1] = sc[nb + 1][2] = sc[nb + 1][3] = 0.f;
-                // Matrices: keys nb*8.. and (nb+1)*8.. by d k16*16.. and k16*16+8.. -> b0, b1 of nb, nb+1.
-                const T* krow = ks + ((nb + (mi >> 1)) * 8 + ri) * kRow + (mi & 1) * 8;
+        for (int nb = 0; nb < kNbS; ++nb) {
+            sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.f;
+            const T* krow = ks + (nb * 8 + g) * kRow + t4 * 2;
 #pragma unroll
-                for (int k16 = 0; k16 < D / 16; ++k16) {
-                    uint32_t kf[4];
-                    ldmatrixX4(kf, krow + k16 * 16);
-                    mma16816(sc[nb], qa[k16], kf[0], kf[1], tag);
-                    mma16816(sc[nb + 1], qa[k16], kf[2], kf[3], tag);
+            for (int k16 = 0; k16 < D / 16; ++k16) {
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16 + 8);
+                mma16816(sc[nb], qa[k16], b0, b1, tag);
+            }
+        }
+        // Keys past the prompt, and after the query on tiles that reach the diagonal, are masked.
+        const bool edge = k0 + kTile > n || (a.causal && k0 + kTile - 1 > qt * kTile);
+        float tmax[2] = {kNegInf, kNegInf};
+#pragma unroll
+        for (int nb = 0; nb < kNbS; ++nb) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int r = e >> 1;
+                float x = sc[nb][e] * a.scale_log2;
+                if (edge) {
+                    const int key = k0 + nb * 8 + t4 * 2 + (e & 1);
+                    const int row = row0 + r * 8;
+                    if (key >= n || (a.causal && key > row)) x = kNegInf;
                 }
+                sc[nb][e] = x;
+                tmax[r] = fmaxf(tmax[r], x);
             }
-            // Keys past the prompt, and after the query on tiles that reach the diagonal, are masked.
-            const bool edge = k0 + kTile > n || (a.causal && k0 + kTile - 1 > qt * kTile);
-            float tmax[2] = {kNegInf, kNegInf};
+        }
+        float corr[2];
 #pragma unroll
-            for (int nb = 0; nb < kNbS; ++nb) {
+        for (int r = 0; r < 2; ++r) {
+            tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
+            tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
+            const float mn = fmaxf(m[r], tmax[r]);
+            corr[r] = (mn == kNegInf || mn == m[r]) ? 1.f : exp2f(m[r] - mn);
+            m[r] = mn;
+            l[r] *= corr[r];
+        }
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int r = e >> 1;
-                    float x = sc[nb][e] * a.scale_log2;
-                    if (edge) {
-                        const int key = k0 + nb * 8 + t4 * 2 + (e & 1);
-                        const int row = row0 + r * 8;
-                        if (key >= n || (a.causal && key > row)) x = kNegInf;
-                    }
-                    sc[nb][e] = x;
-                    tmax[r] = fmaxf(tmax[r], x);
-                }
+        for (int i = 0; i < kNbO; ++i) {
+            o[i][0] *= corr[0];
+            o[i][1] *= corr[0];
+            o[i][2] *= corr[1];
+            o[i][3] *= corr[1];
+        }
+        uint32_t pa[kTile / 16][4];
+#pragma unroll
+        for (int nb = 0; nb < kNbS; ++nb) {
+            float p[4];
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int r = e >> 1;
+                p[e] = sc[nb][e] == kNegInf ? 0.f : exp2f(sc[nb][e] - m[r]);
+                l[r] += p[e];
             }
-            float corr[2];
+            pa[nb / 2][(nb & 1) * 2 + 0] = packPair(p[0], p[1], tag);
+            pa[nb / 2][(nb & 1) * 2 + 1] = packPair(p[2], p[3], tag);
+        }
+        const int mi = lane >> 3;
+        const int ri = lane & 7;
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
-                tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
-                const float mn = fmaxf(m[r], tmax[r]);
-                corr[r] = (mn == kNegInf || mn == m[r]) ? 1.f : exp2f(m[r] - mn);
-                m[r] = mn;
-                l[r] *= corr[r];
-            }
+        for (int k16 = 0; k16 < kTile / 16; ++k16) {
+            const T* vrow = vs + (k16 * 16 + (mi & 1) * 8 + ri) * kRow + (mi >> 1) * 8;
 #pragma unroll
-            for (int i = 0; i < kNbO; ++i) {
-                o[i][0] *= corr[0];
-                o[i][1] *= corr[0];
-                o[i][2] *= corr[1];
-                o[i][3] *= corr[1];
-            }
-            uint32_t pa[kTile / 16][4];
-#pragma unroll
-            for (int nb = 0; nb < kNbS; ++nb) {
-                float p[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int r = e >> 1;
-                    p[e] = sc[nb][e] == kNegInf ? 0.f : exp2f(sc[nb][e] - m[r]);
-                    l[r] += p[e];
-                }
-                pa[nb / 2][(nb & 1) * 2 + 0] = packPair(p[0], p[1], tag);
-                pa[nb / 2][(nb & 1) * 2 + 1] = packPair(p[2], p[3], tag);
-            }
-#pragma unroll
-            for (int k16 = 0; k16 < kTile / 16; ++k16) {
-                const T* vrow = vs + (k16 * 16 + (mi & 1) * 8 + ri) * kRow + (mi >> 1) * 8;
-#pragma unroll
-                for (int i = 0; i < kNbO; i += 2) {
-                    uint32_t vf[4];
-                    ldmatrixX4Trans(vf, vrow + i * 8);
-                    mma16816(o[i], pa[k16], vf[0], vf[1], tag);
-                    mma16816(o[i + 1], pa[k16], vf[2], vf[3], tag);
-                }
+            for (int i = 0; i < kNbO; i += 2) {
+                uint32_t vf[4];
+                ldmatrixX4Trans(vf, vrow + i * 8);
+                mma16816(o[i], pa[k16], vf[0], vf[1], tag);
+                mma16816(o[i + 1], pa[k16], vf[2], vf[3], tag);
             }
         }
         __syncthreads();
-        e0 = e1;
-        e1 = e2;
     }
     cpAsyncWait<0>();
 
@@ -291,7 +253,7 @@ std::string blockSparsePrefill(const BlockSparsePrefillParams& p) {
     const size_t smem = kStages * (p.head_dim == 64 ? stageBytes<64>() : stageBytes<128>());
     allowDynamicSmem(kernel, smem);
     void* args[] = {&a};
-    const dim3 grid((a.q_tiles + 1) / 2, p.q_heads, p.batch);
+    const dim3 grid(a.q_tiles, p.q_heads, p.batch);
     const cudaError_t err =
         cudaLaunchKernel(kernel, grid, dim3(kThreads), args, smem, static_cast<cudaStream_t>(p.stream));
     if (err != cudaSuccess) return std::string("block-sparse prefill: launch failed: ") + cudaGetErrorString(err);

@@ -112,16 +112,6 @@ struct RowTileLoader {
     }
 };
 
-// Four 8x8 b16 matrices, not transposed: lane i gives the row address of matrix i / 8, row i % 8;
-// each lane receives row lane / 4, columns 2 (lane % 4) .. +1 of every matrix (the mma B layout
-// when the matrix rows are n and its columns k).
-__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* smem_row) {
-    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
 // Lifts a kernel's dynamic shared memory cap (needed above 48 KB), once per kernel. Host side.
 inline void allowDynamicSmem(const void* kernel, size_t bytes) {
     static std::mutex mutex;
