@@ -19,6 +19,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "tests/remove_tree.h"
 
 namespace attnlab {
 namespace {
@@ -107,10 +108,7 @@ protected:
         ASSERT_NE(made, nullptr);
         m_dir = made;
     }
-    void TearDown() override {
-        std::error_code ec;
-        std::filesystem::remove_all(m_dir, ec);
-    }
+    void TearDown() override { attnlab::test::removeTree(m_dir); }
     std::string pathOf(const std::string& name) const { return m_dir + "/" + name; }
 
     // Writes `bytes` as `name` and returns the open error (failing the test if the open succeeds).

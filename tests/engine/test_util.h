@@ -1,6 +1,7 @@
 // Helpers shared by the engine tests: fixture locations and temporary directories.
 #pragma once
 
+#include "tests/remove_tree.h"
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -54,10 +55,7 @@ public:
         }
         throw std::runtime_error("cannot create a temporary directory");
     }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(m_path, ec);
-    }
+    ~TempDir() { removeTree(m_path); }
     const std::string& path() const { return m_path; }
 
 private:

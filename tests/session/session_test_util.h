@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/session/session_store.h"
+#include "tests/remove_tree.h"
 
 namespace attnlab::test {
 
@@ -191,10 +192,7 @@ public:
         const char* made = mkdtemp(buf.data());
         m_path = made != nullptr ? made : "";
     }
-    ~TempDir() {
-        std::error_code ec;
-        if (!m_path.empty()) std::filesystem::remove_all(m_path, ec);
-    }
+    ~TempDir() { removeTree(m_path); }
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     const std::string& path() const { return m_path; }

@@ -11,6 +11,7 @@
 #include "core/vision/oat/dataset.h"
 #include "core/vision/oat/npy_io.h"
 #include "core/vision/oat/scanpath_case.h"
+#include "tests/remove_tree.h"
 
 using namespace attnlab::oat;
 
@@ -36,7 +37,7 @@ TEST(OatScanpathCase, ModelInputsMatchTheTrainingData) {
         for (int k = 0; k < in.objects; ++k)
             EXPECT_EQ(in.cells[k], display.objects[k].cell_row * kGridCols + display.objects[k].cell_col);
     }
-    std::filesystem::remove_all(dir);
+    attnlab::test::removeTree(dir);
 }
 
 TEST(OatScanpathCase, SubjectsBaselinesAndDrawing) {
