@@ -64,6 +64,13 @@ void LongAttentionModel::resize(int width_px, int height_px) {
     const bool was_empty = m_width <= 0 || m_height <= 0;
     m_width = std::max(0, width_px);
     m_height = std::max(0, height_px);
+    // Scratch rows for the largest frame (every pixel row its own source row), touched now: the
+    // first zoom step otherwise paid for growing them (page faults) on top of a cold pyramid level.
+    const size_t pixels = static_cast<size_t>(m_width) * static_cast<size_t>(m_height);
+    if (m_row_values.capacity() < pixels) {
+        m_row_values.assign(pixels, 0.f);
+        m_row_argb.assign(pixels, 0u);
+    }
     if (was_empty) resetView();
     clampView();
 }
