@@ -149,18 +149,8 @@ Result<SweepResult> runBudgetSweep(Model& model, const StrategyRegistry& registr
             report(canonical[s], trial);
 
             // Teacher-forced on full's continuation: KL and top-1 agreement.
-            auto forced_instance = registry.create(specs[s]);
-            GenerationSettings forced = settings;
-            forced.forced_tokens = full.output_ids;
-            forced.max_new_tokens = static_cast<int64_t>(full.output_ids.size());
-            forced.stop_at_eos = false;
-            forced.keep_step_logits = true;
-            GenerationHooks forced_hooks;
-            forced_hooks.cancel = options.cancel;
-            forced_hooks.strategy = forced_instance->strategy.get();
-            forced_hooks.calibration = calibration;
-            forced_hooks.reuse_prefill = snapshot->get();
-            auto forced_run = model.generate(input.prompt_ids, forced, forced_hooks);
+            auto forced_run = runTeacherForced(model, registry, specs[s], input.prompt_ids, settings, full.output_ids,
+                                               calibration, options.cancel, snapshot->get());
             if (!forced_run) return R::fail(canonical[s] + " (teacher-forced): " + forced_run.error());
             if (cancelled()) return R::fail("cancelled");
             ++progress.runs_done;

@@ -40,6 +40,25 @@ void distributionMetrics(const std::vector<float>& full, const std::vector<float
 
 }  // namespace
 
+Result<GenerationResult> runTeacherForced(Model& model, const StrategyRegistry& registry, const std::string& spec,
+                                          const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
+                                          const std::vector<int32_t>& reference_ids, const HeadScores* calibration,
+                                          const std::atomic<bool>* cancel, const PrefillSnapshot* reuse_prefill) {
+    auto instance = registry.create(spec);
+    if (!instance) return Result<GenerationResult>::fail(instance.error());
+    GenerationSettings forced = settings;
+    forced.forced_tokens = reference_ids;
+    forced.max_new_tokens = static_cast<int64_t>(reference_ids.size());
+    forced.stop_at_eos = false;
+    forced.keep_step_logits = true;
+    GenerationHooks hooks;
+    hooks.cancel = cancel;
+    hooks.strategy = instance->strategy.get();
+    hooks.calibration = calibration;
+    hooks.reuse_prefill = reuse_prefill;
+    return model.generate(prompt_ids, forced, hooks);
+}
+
 Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry, const RunInput& input,
                                  const std::vector<std::string>& specs, const CompareOptions& options) {
     using R = Result<Comparison>;
@@ -117,17 +136,8 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
         run.result = std::move(*free_run);
 
         // Same continuation as full (teacher forcing) for per-token KL and top-1 agreement.
-        auto forced_instance = registry.create(spec);
-        GenerationSettings forced = settings;
-        forced.forced_tokens = full.output_ids;
-        forced.max_new_tokens = static_cast<int64_t>(full.output_ids.size());
-        forced.stop_at_eos = false;
-        forced.keep_step_logits = true;
-        GenerationHooks forced_hooks;
-        forced_hooks.cancel = options.cancel;
-        forced_hooks.strategy = forced_instance->strategy.get();
-        forced_hooks.calibration = calibration;
-        auto forced_run = model.generate(input.prompt_ids, forced, forced_hooks);
+        auto forced_run = runTeacherForced(model, registry, spec, input.prompt_ids, settings, full.output_ids,
+                                           calibration, options.cancel);
         if (!forced_run) return R::fail(run.spec + " (teacher-forced): " + forced_run.error());
         distributionMetrics(full.step_logits, forced_run->step_logits, full.vocab_size, run.metrics, run.kl_per_token);
         addTaskMetrics(run);

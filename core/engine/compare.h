@@ -3,6 +3,7 @@
 // and is listed only if asked.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
@@ -48,6 +49,15 @@ struct CompareOptions {
     std::function<void(const std::string& spec, const Progress&)> on_progress;
     const std::atomic<bool>* cancel = nullptr;
 };
+
+// `spec` (a valid spec) on full's continuation `reference_ids` (teacher forcing, step logits kept),
+// for per-token KL and top-1 agreement with full: the second run of every strategy in a comparison
+// and in a budget sweep. reuse_prefill: a shared full prefill of the same prompt, or null.
+Result<GenerationResult> runTeacherForced(Model& model, const StrategyRegistry& registry, const std::string& spec,
+                                          const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
+                                          const std::vector<int32_t>& reference_ids, const HeadScores* calibration,
+                                          const std::atomic<bool>* cancel,
+                                          const PrefillSnapshot* reuse_prefill = nullptr);
 
 // Checks every spec first (errors list the valid choices), then runs them.
 Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry, const RunInput& input,
