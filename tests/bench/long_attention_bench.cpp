@@ -207,17 +207,19 @@ int runGui(int argc, char** argv, const std::string& file, int width, int height
            t.elapsed() < 30000)
         QApplication::processEvents(QEventLoop::AllEvents, 5);
     const double pan_tile_wait_ms = static_cast<double>(t.nsecsElapsed()) / 1e6;
-    std::vector<double> out_step;
+    std::vector<double> out_step, out_paint;
     for (int i = 0; i < 40; ++i) {
         QElapsedTimer s;
         s.start();
         canvas->zoomAt(fx, fy, 1.0 / 1.25);
         canvas->repaint();
         out_step.push_back(static_cast<double>(s.nsecsElapsed()) / 1e6);
+        out_paint.push_back(canvas->lastFrameMs());
         QApplication::processEvents();
     }
-    if (std::getenv("ATTNLAB_BENCH_FRAMES")) {  // every zoom-in frame: paint and step ms
+    if (std::getenv("ATTNLAB_BENCH_FRAMES")) {  // every zoom frame: paint and step ms
         for (size_t i = 0; i < zoom_paint.size(); ++i) std::fprintf(stderr, "zoom %zu paint %.2f step %.2f\n", i, zoom_paint[i], zoom_step[i]);
+        for (size_t i = 0; i < out_paint.size(); ++i) std::fprintf(stderr, "out %zu paint %.2f step %.2f\n", i, out_paint[i], out_step[i]);
     }
     const long rss_after = rssKb();
     const Stats zp = stats(zoom_paint), zs = stats(zoom_step), pp = stats(pan_paint), ps = stats(pan_step),
