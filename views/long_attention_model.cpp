@@ -205,6 +205,7 @@ void LongAttentionModel::render() {
     struct Run {
         int y0, y1;   // pixel rows [y0, y1)
         int32_t rc, rt;
+        int visible_end = 0;  // the run's widest unmasked extent: columns past it are above the diagonal
     };
     std::vector<Run> runs;
     for (int y = 0; y < h; ++y) {
@@ -212,7 +213,7 @@ void LongAttentionModel::render() {
         if (!runs.empty() && runs.back().rc == rc && runs.back().rt == rt) {
             runs.back().y1 = y + 1;
         } else {
-            runs.push_back({y, y + 1, rc, rt});
+            runs.push_back({y, y + 1, rc, rt, 0});
         }
     }
     m_row_values.resize(runs.size() * static_cast<size_t>(w));
@@ -225,10 +226,12 @@ void LongAttentionModel::render() {
             std::fill(row, row + w, outside);
             continue;
         }
-        const int visible_end = maskedFrom(run.y1 - 1);  // the run's widest unmasked extent
+        // Only the columns left of the diagonal are computed (zoomed out, about half the frame).
+        const int visible_end = maskedFrom(run.y1 - 1);
+        runs[ri].visible_end = visible_end;
         const float* lrow = lv.data() + static_cast<size_t>(run.rc) * level.cols;
         const float* trow = run.rt >= 0 ? tv->data() + static_cast<size_t>(run.rt) * tile->cols : nullptr;
-        for (int x = 0; x < w; ++x) {
+        for (int x = 0; x < visible_end; ++x) {
             const int32_t cc = m_col_cell[static_cast<size_t>(x)];
             if (cc < 0) {
                 row[x] = outside;
@@ -237,7 +240,7 @@ void LongAttentionModel::render() {
             const int32_t ct = m_col_tile[static_cast<size_t>(x)];
             const float v = (trow && ct >= 0) ? trow[ct] : lrow[cc];
             row[x] = v;
-            if (x < visible_end) vmax = std::max(vmax, v);
+            vmax = std::max(vmax, v);
         }
     }
     m_last_range = ScaleRange::forMaximum(m_scale, vmax);
@@ -255,24 +258,32 @@ void LongAttentionModel::render() {
     const uint32_t outside_px = pack(kOutsideColor), masked_px = pack(kMaskedColor);
     // Pass 2: colour each distinct row once, then copy it to its pixel rows up to the diagonal.
     m_row_argb.resize(m_row_values.size());
-    for (size_t i = 0; i < m_row_values.size(); ++i) {
-        const float v = m_row_values[i];
-        if (std::isnan(v)) {
-            m_row_argb[i] = outside_px;
+    // Columns past the diagonal: the masked colour, or the outside colour past the prompt.
+    m_masked_row.resize(static_cast<size_t>(w));
+    for (int x = 0; x < w; ++x) m_masked_row[static_cast<size_t>(x)] = m_col_cell[static_cast<size_t>(x)] < 0 ? outside_px : masked_px;
+    for (size_t ri = 0; ri < runs.size(); ++ri) {
+        const Run& run = runs[ri];
+        uint32_t* src = m_row_argb.data() + ri * static_cast<size_t>(w);
+        const float* values = m_row_values.data() + ri * static_cast<size_t>(w);
+        if (run.rc < 0) {
+            for (int y = run.y0; y < run.y1; ++y) std::fill_n(m_argb.data() + static_cast<size_t>(y) * w, w, outside_px);
             continue;
         }
-        float t = is_log ? (v > 0.f ? (log2f(v) - lo2) * inv_span : 0.f) : v * inv_span;
-        t = std::clamp(t, 0.f, 255.f);
-        m_row_argb[i] = palette[static_cast<int>(t)];
-    }
-    for (size_t ri = 0; ri < runs.size(); ++ri) {
-        const uint32_t* src = m_row_argb.data() + ri * static_cast<size_t>(w);
-        const bool is_outside_row = runs[ri].rc < 0;
-        for (int y = runs[ri].y0; y < runs[ri].y1; ++y) {
+        for (int x = 0; x < run.visible_end; ++x) {
+            const float v = values[x];
+            if (std::isnan(v)) {
+                src[x] = outside_px;
+                continue;
+            }
+            float t = is_log ? (v > 0.f ? (log2f(v) - lo2) * inv_span : 0.f) : v * inv_span;
+            t = std::clamp(t, 0.f, 255.f);
+            src[x] = palette[static_cast<int>(t)];
+        }
+        for (int y = run.y0; y < run.y1; ++y) {
             uint32_t* dst = m_argb.data() + static_cast<size_t>(y) * w;
-            const int from = is_outside_row ? w : maskedFrom(y);
+            const int from = std::min(maskedFrom(y), run.visible_end);
             std::memcpy(dst, src, sizeof(uint32_t) * static_cast<size_t>(from));
-            for (int x = from; x < w; ++x) dst[x] = src[x] == outside_px ? outside_px : masked_px;
+            std::memcpy(dst + from, m_masked_row.data() + from, sizeof(uint32_t) * static_cast<size_t>(w - from));
         }
     }
 }

@@ -108,6 +108,7 @@ private:
     std::vector<uint32_t> m_argb;     // width * height
     std::vector<float> m_row_values;  // scratch: one row of values per distinct source row
     std::vector<uint32_t> m_row_argb;  // scratch: the same rows coloured
+    std::vector<uint32_t> m_masked_row;  // scratch: a row's colours past the diagonal
     std::vector<int32_t> m_row_cell, m_col_cell, m_row_tile, m_col_tile;
     int m_last_level = 0;
     ScaleRange m_last_range;
