@@ -41,9 +41,15 @@ struct StrategyPanel::Entry {
     std::vector<std::function<bool(const std::string&)>> writers;
 
     std::string spec() const {
+        // Switches only when on, as canonical specs write them.
         std::string s = info.name;
-        for (size_t i = 0; i < info.params.size(); ++i)
-            s += (i == 0 ? ":" : ",") + info.params[i].name + "=" + readers[i]();
+        char sep = ':';
+        for (size_t i = 0; i < info.params.size(); ++i) {
+            const std::string v = readers[i]();
+            if (info.params[i].type == ParamType::Bool && v == "false") continue;
+            s += sep + info.params[i].name + "=" + v;
+            sep = ',';
+        }
         return s;
     }
     std::string validate() const {

@@ -94,12 +94,14 @@ public:
         ctx.prompt_tokens = m_prompt_tokens;
         ctx.reserve_after_keep = reserve_after_keep;
         ctx.trace = &m_trace;
+        ctx.inv_freq = inv_freq && inv_freq->defined() ? inv_freq : nullptr;
         Status s = ctx.is_prefill ? m_strategy.afterPrefillLayer(ctx) : m_strategy.afterDecodeLayer(ctx);
         if (!s.isOk()) throw Error("strategy failed at layer " + std::to_string(layer) + ": " + s.error());
     }
 
     int64_t step = -1;
     int64_t reserve_after_keep = 0;
+    const at::Tensor* inv_freq = nullptr;  // the model's RoPE frequencies (undefined tensor: none)
 
 private:
     Strategy& m_strategy;
@@ -348,6 +350,7 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
             if (!s.isOk()) return R::fail("strategy could not start: " + s.error());
             strategy_hook = std::make_unique<StrategyHook>(*hooks.strategy, cache, c, trace, prompt_len);
             strategy_hook->reserve_after_keep = max_total - prompt_len;
+            strategy_hook->inv_freq = &tf.ropeFrequencies();
         }
         CaptureObserver capture(hooks.capture);
         Sampler sampler(settings.sampling);
@@ -420,7 +423,10 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
                 at::Tensor one = at::full({1}, static_cast<int64_t>(next), long_opts);
                 at::Tensor pos = at::full({1}, position, long_opts);
                 if (strategy_hook) strategy_hook->step = step;
-                row = tf.forward(one, pos, cache, nullptr, 1, strategy_hook.get())[0].to(at::kCPU).contiguous();
+                // A strategy may embed the token at another position (its index in a renumbered cache).
+                const int64_t rope_position = hooks.strategy ? hooks.strategy->ropePosition(position) : position;
+                at::Tensor rope = rope_position == position ? at::Tensor() : at::full({1}, rope_position, long_opts);
+                row = tf.forward(one, pos, cache, nullptr, 1, strategy_hook.get(), rope)[0].to(at::kCPU).contiguous();
             }
             ++position;
             ++result.decode_tokens;

@@ -255,12 +255,14 @@ at::Tensor Transformer::mlp(const Layer& L, const at::Tensor& x) const {
 }
 
 at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
-                                AttentionObserver* observer, int64_t last_rows, LayerHook* hook) {
+                                AttentionObserver* observer, int64_t last_rows, LayerHook* hook,
+                                const at::Tensor& rope_positions) {
+    const at::Tensor& embed_positions = rope_positions.defined() ? rope_positions : positions;
     const ModelConfig& c = m_config;
     const bool gpt2 = c.architecture == Architecture::Gpt2;
     const int64_t t = ids.size(0);
     at::Tensor x = m_embed.index_select(0, ids);
-    if (gpt2) x = x + m_pos_embed.index_select(0, positions);
+    if (gpt2) x = x + m_pos_embed.index_select(0, embed_positions);
 
     AttentionParams params;
     params.sliding_window = c.sliding_window;
@@ -269,7 +271,7 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
 
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
-        auto [q, k, v] = projectQkv(L, x, positions);
+        auto [q, k, v] = projectQkv(L, x, embed_positions);
         LayerKv& kv = cache.layer(i);
         kv.append(k, v, positions);
         params.layer = i;

@@ -39,8 +39,13 @@ public:
 
     // ids, positions: [T] int64 on the model's device. Appends to `cache`.
     // Returns logits [rows, vocab] float32 for the last `last_rows` positions (all if <= 0).
+    // rope_positions [T] (optional): where the tokens are embedded (RoPE / position table) when a
+    // strategy renumbers the cache; `positions` stay the tokens' own positions in the cache.
     at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,
-                       AttentionObserver* observer = nullptr, int64_t last_rows = 1, LayerHook* hook = nullptr);
+                       AttentionObserver* observer = nullptr, int64_t last_rows = 1, LayerHook* hook = nullptr,
+                       const at::Tensor& rope_positions = at::Tensor());
+    // RoPE inverse frequencies [head_dim / 2] float on the device (undefined for GPT-2).
+    const at::Tensor& ropeFrequencies() const { return m_inv_freq; }
 
     // Bytes of all weights on the device.
     int64_t weightBytes() const;

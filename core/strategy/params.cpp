@@ -145,6 +145,7 @@ std::string ParamValues::canonical(const std::string& strategy) const {
     std::string out = strategy;
     char sep = ':';
     for (const auto& [k, v] : m_raw) {
+        if (m_switches_off.count(k)) continue;
         out += sep + k + "=" + v;
         sep = ',';
     }
@@ -183,6 +184,13 @@ Result<ParamValues> bindParams(const std::string& strategy, const std::vector<Pa
         std::string error = check(strategy, *p, value);
         if (!error.empty()) return Result<ParamValues>::fail(error + " (" + p->help + ")");
         values.m_raw[key] = value;
+    }
+    // Switches are written only when on, so adding one keeps every earlier spec's canonical text.
+    for (const ParamSpec& p : schema) {
+        if (p.type != ParamType::Bool) continue;
+        std::string& v = values.m_raw[p.name];
+        v = (v == "true" || v == "1") ? "true" : "false";
+        if (v == "false") values.m_switches_off.insert(p.name);
     }
     return values;
 }

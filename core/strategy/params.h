@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,10 +42,12 @@ public:
     Budget getBudget(const std::string& name) const;
     const std::map<std::string, std::string>& raw() const { return m_raw; }
 
-    // Canonical text with every parameter in name order ("snapkv:budget=25%,kernel=7,window=32").
+    // Canonical text with every parameter in name order ("snapkv:budget=25%,kernel=7,window=32"),
+    // boolean switches only when on ("streaming:budget=25%,rerotate=true,sink=4").
     std::string canonical(const std::string& strategy) const;
 
     std::map<std::string, std::string> m_raw;  // validated text per parameter (all schema entries present)
+    std::set<std::string> m_switches_off;      // boolean parameters that are false: left out of canonical()
 };
 
 struct StrategySpec {

@@ -33,4 +33,15 @@ void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, 
     trace.decisions.push_back(std::move(d));
 }
 
+void rotateKeys(at::Tensor& keys, const at::Tensor& delta, const at::Tensor& inv_freq) {
+    if (keys.numel() == 0) return;
+    // R(p + d) k_pre = R(d) R(p) k_pre: the same half-split rotation as the model's RoPE, by d.
+    at::Tensor angles = delta.to(inv_freq.device(), at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [n, D/2]
+    at::Tensor cos = at::cat({angles.cos(), angles.cos()}, -1), sin = at::cat({angles.sin(), angles.sin()}, -1);
+    at::Tensor k = keys.to(at::kFloat);
+    const int64_t half = k.size(-1) / 2;
+    at::Tensor rotated_half = at::cat({k.narrow(-1, half, half).neg(), k.narrow(-1, 0, half)}, -1);
+    keys.copy_(k * cos + rotated_half * sin);
+}
+
 }  // namespace attnlab

@@ -41,6 +41,9 @@ struct LayerContext {
     int64_t prompt_tokens = 0;
     int64_t reserve_after_keep = 0;  // pass to LayerKv::keep as extra_capacity (room for decode tokens)
     StrategyTrace* trace = nullptr;
+    // RoPE inverse frequencies [head_dim / 2] float (scaling applied), on the cache's device; null for
+    // models without rotary embeddings. Keys in the cache are stored rotated at their RoPE position.
+    const at::Tensor* inv_freq = nullptr;
 };
 
 class Strategy {
@@ -51,6 +54,10 @@ public:
     // "compress cache" after this layer's prefill attention, and after each decode step's.
     virtual Status afterPrefillLayer(LayerContext&) { return Status::ok(); }
     virtual Status afterDecodeLayer(LayerContext&) { return Status::ok(); }
+    // The position a new token at `token_position` is embedded at (RoPE, or GPT-2's position table).
+    // Strategies that renumber the cache (StreamingLLM's positions within the cache) return the
+    // token's index in the cache instead; the cache keeps recording the token's original position.
+    virtual int64_t ropePosition(int64_t token_position) const { return token_position; }
 };
 
 class StrategyFactory {
@@ -64,6 +71,10 @@ public:
 // Helper for strategies: record that a decode step evicts the live entries [first, end) of one KV
 // head (call before evicting them: it reads their positions from ctx.kv).
 void recordEviction(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t first, int64_t end);
+
+// Helper for strategies: moves keys stored rotated at RoPE position p to p + delta[i], in place:
+// keys [n, D] (any float dtype; rotated in float32), delta [n] int64, inv_freq [D / 2] float.
+void rotateKeys(at::Tensor& keys, const at::Tensor& delta, const at::Tensor& inv_freq);
 
 // Helper for strategies: record one head's kept positions after a keep().
 void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,

@@ -10,12 +10,19 @@ namespace {
 
 class Streaming : public Strategy {
 public:
-    Streaming(Budget budget, int64_t sink) : m_budget(budget), m_sink(sink) {}
+    Streaming(Budget budget, int64_t sink, bool rerotate) : m_budget(budget), m_sink(sink), m_rerotate(rerotate) {}
 
     Status prepare(const RunSetup& setup) override {
         m_limit = m_budget.resolve(setup.prompt_tokens);
         if (m_limit < 1) return Status::fail("budget resolves to " + std::to_string(m_limit) + " entries; need >= 1");
+        m_evicted = 0;
         return Status::ok();
+    }
+
+    // rerotate: positions within the cache (the paper's setting): a new token sits right after the
+    // kept entries, i.e. at its original position minus the entries evicted so far.
+    int64_t ropePosition(int64_t token_position) const override {
+        return m_rerotate ? token_position - m_evicted : token_position;
     }
 
     Status afterPrefillLayer(LayerContext& ctx) override {
@@ -51,14 +58,40 @@ private:
             }
         }
         // One spare slot: the next decode step appends one entry, then the window slides again.
-        if (kv.maxLength() > m_limit) kv.keep(keep, 1);
+        if (kv.maxLength() > m_limit) {
+            kv.keep(keep, 1);
+            if (m_rerotate) rerotate(ctx, keep);
+        }
         if (ctx.is_prefill)
             for (int64_t h = 0; h < heads; ++h) recordKept(*ctx.trace, ctx, h, m_limit, stage);
     }
 
+    // With rerotate, entry i of the cache sits at RoPE position i before and after every eviction (the
+    // prompt fills 0..n-1; each decode token goes right after the kept entries), so an entry kept from
+    // index keep[j] moves by j - keep[j]; the sinks do not move. Keys are rotated in float32; in bf16
+    // each slide of the window rounds the moved keys once more.
+    void rerotate(LayerContext& ctx, const std::vector<at::Tensor>& keep) {
+        LayerKv& kv = *ctx.kv;
+        for (int64_t h = 0; h < kv.kvHeads(); ++h) {
+            const int64_t n = keep[static_cast<size_t>(h)].numel();
+            at::Tensor delta = at::arange(n, at::kLong) - keep[static_cast<size_t>(h)];
+            if (ctx.inv_freq && delta.ne(0).any().item<bool>()) {
+                at::Tensor keys = kv.headKeys(h);
+                rotateKeys(keys, delta, *ctx.inv_freq);
+            }
+            if (h == 0) {
+                // Same count in every head and layer: tokens seen so far minus the entries kept.
+                const int64_t seen = ctx.q_positions->max().item<int64_t>() + 1;
+                m_evicted = seen - n;
+            }
+        }
+    }
+
     Budget m_budget;
     int64_t m_sink;
+    bool m_rerotate = false;
     int64_t m_limit = 0;
+    int64_t m_evicted = 0;  // entries evicted per head so far (the same in every head and layer)
 };
 
 class StreamingFactory : public StrategyFactory {
@@ -71,11 +104,15 @@ public:
             {"budget", ParamType::Budget, "25%", 1, 1e9,
              "entries each KV head keeps per layer, sinks included: a count or a share of the prompt"},
             {"sink", ParamType::Int, "4", 0, 1e6, "initial entries always kept (attention sinks)"},
+            {"rerotate", ParamType::Bool, "false", 0, 1,
+             "re-rotate kept keys to contiguous positions within the cache (new tokens follow them), as in the "
+             "paper; false keeps every entry at its original position"},
         };
         return i;
     }
     Result<std::unique_ptr<Strategy>> create(const ParamValues& v) const override {
-        return std::unique_ptr<Strategy>(std::make_unique<Streaming>(v.getBudget("budget"), v.getInt("sink")));
+        return std::unique_ptr<Strategy>(
+            std::make_unique<Streaming>(v.getBudget("budget"), v.getInt("sink"), v.getBool("rerotate")));
     }
 };
 

@@ -125,6 +125,97 @@ TEST(StreamingTest, KeepsExactlySinksAndTheWindowAndSlidesIt) {
     EXPECT_EQ(r.kv_bytes, c.num_layers * c.num_kv_heads * (budget + 1) * c.head_dim * 4 * 2);
 }
 
+std::vector<int64_t> toVector(const at::Tensor& t);
+
+// RoPE of one pre-rotation key at position p (half-split layout, as transformers' Llama), in doubles.
+std::vector<double> ropeKey(const std::vector<double>& x, double p, const std::vector<double>& inv_freq) {
+    const size_t half = x.size() / 2;
+    std::vector<double> out(x.size());
+    for (size_t i = 0; i < half; ++i) {
+        const double c = std::cos(p * inv_freq[i]), s = std::sin(p * inv_freq[i]);
+        out[i] = x[i] * c - x[i + half] * s;
+        out[i + half] = x[i + half] * c + x[i] * s;
+    }
+    return out;
+}
+
+// rerotate=true: after prefill and after each slide of the window, every kept key equals its
+// pre-rotation key rotated at its index in the cache (checked against RoPE computed from scratch),
+// the cache still records original positions, and new tokens are placed right after the kept ones.
+TEST(StreamingTest, RerotateMovesKeptKeysToContiguousPositionsWithinTheCache) {
+    auto registry = staticRegistry();
+    auto inst = registry->create("streaming:budget=6,sink=2,rerotate=true");
+    ASSERT_TRUE(inst.isOk()) << inst.error();
+    Strategy& strategy = *inst->strategy;
+    const int64_t heads = 2, d = 8, n = 12;
+    std::vector<double> inv_freq(d / 2);
+    for (int64_t i = 0; i < d / 2; ++i) inv_freq[i] = 1.0 / std::pow(10000.0, 2.0 * double(i) / double(d));
+    at::Tensor inv = at::tensor(std::vector<float>(inv_freq.begin(), inv_freq.end()));
+    at::manual_seed(3);
+    at::Tensor pre = at::randn({heads, n + 3, d}, at::kDouble);  // pre-rotation keys of every token
+    auto pre_of = [&](int64_t h, int64_t token) {
+        std::vector<double> x(d);
+        for (int64_t i = 0; i < d; ++i) x[i] = pre[h][token][i].item<double>();
+        return x;
+    };
+    auto keysAt = [&](const std::vector<int64_t>& tokens, const std::vector<int64_t>& rope_positions) {
+        at::Tensor k = at::empty({heads, int64_t(tokens.size()), d}, at::kFloat);
+        for (int64_t h = 0; h < heads; ++h)
+            for (size_t t = 0; t < tokens.size(); ++t) {
+                std::vector<double> r = ropeKey(pre_of(h, tokens[t]), double(rope_positions[t]), inv_freq);
+                for (int64_t i = 0; i < d; ++i) k[h][int64_t(t)][i] = r[i];
+            }
+        return k;
+    };
+    LayerKv kv(heads, d, at::TensorOptions().dtype(at::kFloat));
+    std::vector<int64_t> prompt(n);
+    std::iota(prompt.begin(), prompt.end(), 0);
+    at::Tensor k0 = keysAt(prompt, prompt);
+    kv.append(k0, at::zeros_like(k0), at::arange(n, at::kLong));
+    StrategyTrace trace;
+    RunSetup setup;
+    setup.prompt_tokens = n;
+    setup.trace = &trace;
+    ASSERT_TRUE(strategy.prepare(setup).isOk());
+    LayerContext ctx;
+    ctx.kv = &kv;
+    ctx.trace = &trace;
+    ctx.prompt_tokens = n;
+    ctx.inv_freq = &inv;
+    at::Tensor q_positions = at::arange(n, at::kLong);
+    ctx.q_positions = &q_positions;
+    ASSERT_TRUE(strategy.afterPrefillLayer(ctx).isOk());
+
+    auto expectKeys = [&](const std::vector<int64_t>& tokens, const std::string& when) {
+        std::vector<int64_t> slots(tokens.size());
+        std::iota(slots.begin(), slots.end(), 0);
+        at::Tensor want = keysAt(tokens, slots);
+        for (int64_t h = 0; h < heads; ++h) {
+            EXPECT_EQ(toVector(kv.headPositions(h)), tokens) << when;
+            EXPECT_LT((kv.headKeys(h) - want[h]).abs().max().item<double>(), 1e-5) << when << " head " << h;
+        }
+    };
+    expectKeys({0, 1, 8, 9, 10, 11}, "after prefill");
+    EXPECT_EQ(strategy.ropePosition(n), 6);  // right after the 6 kept entries
+
+    // Two decode steps: the token at position p is embedded at ropePosition(p), then the window slides.
+    std::vector<int64_t> kept{0, 1, 8, 9, 10, 11};
+    for (int64_t step = 0; step < 2; ++step) {
+        const int64_t p = n + step;
+        at::Tensor k1 = keysAt({p}, {strategy.ropePosition(p)});
+        kv.append(k1, at::zeros_like(k1), at::full({1}, p, at::kLong));
+        at::Tensor qp = at::full({1}, p, at::kLong);
+        ctx.is_prefill = false;
+        ctx.step = step;
+        ctx.q_positions = &qp;
+        ASSERT_TRUE(strategy.afterDecodeLayer(ctx).isOk());
+        kept.erase(kept.begin() + 2);
+        kept.push_back(p);
+        expectKeys(kept, "after decode step " + std::to_string(step));
+        EXPECT_EQ(strategy.ropePosition(p + 1), 6);
+    }
+}
+
 // Independent reference of the SnapKV definition in issue 4, in plain loops and doubles.
 std::vector<int64_t> referenceSnapKv(const at::Tensor& q, const at::Tensor& k, int64_t budget, int64_t window,
                                      int64_t kernel, double scale) {
@@ -211,7 +302,8 @@ TEST(StrategyEquivalenceTest, BudgetCoveringThePromptGivesFullsTokensAndLogits) 
     auto registry = staticRegistry();
     const int64_t new_tokens = 8;
     GenerationResult full = runWith(*f.model, *registry, "full", f.prompt, new_tokens, nullptr);
-    for (const std::string spec : {"streaming:budget=1000", "snapkv:budget=100%", "snapkv:budget=54,window=8"}) {
+    for (const std::string spec :
+         {"streaming:budget=1000", "streaming:budget=1000,rerotate=true", "snapkv:budget=100%", "snapkv:budget=54,window=8"}) {
         GenerationResult r = runWith(*f.model, *registry, spec, f.prompt, new_tokens, nullptr);
         EXPECT_EQ(r.output_ids, full.output_ids) << spec;
         ASSERT_EQ(r.step_logits.size(), full.step_logits.size());
