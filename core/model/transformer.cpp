@@ -133,30 +133,20 @@ Transformer::Transformer(const ModelConfig& config, const Checkpoint& checkpoint
         const std::string lp = "model.layers." + std::to_string(i) + ".";
         L.norm1_w = w.get(lp + "input_layernorm.weight", {h});
         L.norm2_w = w.get(lp + "post_attention_layernorm.weight", {h});
-        // Stacked [q; k; v] and [gate; up] with the separate projections as row views of them.
+        // Stacked [q; k; v] and [gate; up]: one matrix product each (prefill, eager and graphed decode).
         L.wqkv = at::cat({w.get(lp + "self_attn.q_proj.weight", {q_dim, h}),
                           w.get(lp + "self_attn.k_proj.weight", {kv_dim, h}),
                           w.get(lp + "self_attn.v_proj.weight", {kv_dim, h})});
-        L.wq = L.wqkv.narrow(0, 0, q_dim);
-        L.wk = L.wqkv.narrow(0, q_dim, kv_dim);
-        L.wv = L.wqkv.narrow(0, q_dim + kv_dim, kv_dim);
         L.wo = w.get(lp + "self_attn.o_proj.weight", {h, q_dim});
         if (c.has_qkv_bias) {
             L.bqkv = at::cat({w.get(lp + "self_attn.q_proj.bias", {q_dim}), w.get(lp + "self_attn.k_proj.bias", {kv_dim}),
                               w.get(lp + "self_attn.v_proj.bias", {kv_dim})});
-            L.bq = L.bqkv.narrow(0, 0, q_dim);
-            L.bk = L.bqkv.narrow(0, q_dim, kv_dim);
-            L.bv = L.bqkv.narrow(0, q_dim + kv_dim, kv_dim);
         }
         if (c.has_o_bias) L.bo = w.get(lp + "self_attn.o_proj.bias", {h});
         L.w_gu = at::cat({w.get(lp + "mlp.gate_proj.weight", {inter, h}), w.get(lp + "mlp.up_proj.weight", {inter, h})});
-        L.w_gate = L.w_gu.narrow(0, 0, inter);
-        L.w_up = L.w_gu.narrow(0, inter, inter);
         L.w_down = w.get(lp + "mlp.down_proj.weight", {h, inter});
         if (c.has_mlp_bias) {
             L.b_gu = at::cat({w.get(lp + "mlp.gate_proj.bias", {inter}), w.get(lp + "mlp.up_proj.bias", {inter})});
-            L.b_gate = L.b_gu.narrow(0, 0, inter);
-            L.b_up = L.b_gu.narrow(0, inter, inter);
             L.b_down = w.get(lp + "mlp.down_proj.bias", {h});
         }
     }
@@ -170,7 +160,7 @@ KvCache Transformer::makeCache() const {
 }
 
 int64_t Transformer::weightBytes() const {
-    // Each storage once: projections are views of stacked matrices, a tied head aliases the embedding.
+    // Each storage once: a tied head aliases the embedding.
     std::vector<const void*> seen;
     int64_t total = 0;
     auto add = [&](const at::Tensor& t) {
@@ -187,9 +177,8 @@ int64_t Transformer::weightBytes() const {
     add(m_final_b);
     add(m_lm_head);
     for (const Layer& L : m_layers) {
-        for (const at::Tensor* t : {&L.norm1_w, &L.norm1_b, &L.norm2_w, &L.norm2_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk,
-                                    &L.bv, &L.wqkv, &L.bqkv, &L.wo, &L.bo, &L.w_gate, &L.w_up, &L.w_down, &L.b_up,
-                                    &L.b_down, &L.b_gate, &L.w_gu, &L.b_gu})
+        for (const at::Tensor* t : {&L.norm1_w, &L.norm1_b, &L.norm2_w, &L.norm2_b, &L.wqkv, &L.bqkv, &L.wo, &L.bo,
+                                    &L.w_up, &L.b_up, &L.w_gu, &L.b_gu, &L.w_down, &L.b_down})
             add(*t);
     }
     return total;
@@ -228,17 +217,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> Transformer::projectQkv(const Lay
     const ModelConfig& c = m_config;
     const int64_t t = x.size(0);
     at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
-    at::Tensor q, k, v;
-    if (c.architecture == Architecture::Gpt2) {
-        std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split(c.hidden_size, -1);
-        q = parts[0];
-        k = parts[1];
-        v = parts[2];
-    } else {
-        q = at::linear(hs, L.wq, L.bq);
-        k = at::linear(hs, L.wk, L.bk);
-        v = at::linear(hs, L.wv, L.bv);
-    }
+    // One product with the stacked [q; k; v] weights (GPT-2's c_attn, the Llama family's stacked at load).
+    const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
+    std::vector<at::Tensor> parts = at::linear(hs, L.wqkv, L.bqkv).split_with_sizes({q_dim, kv_dim, kv_dim}, -1);
+    at::Tensor q = parts[0], k = parts[1], v = parts[2];
     q = q.view({t, c.num_heads, c.head_dim}).transpose(0, 1);
     k = k.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
     v = v.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
@@ -250,8 +232,10 @@ at::Tensor Transformer::mlp(const Layer& L, const at::Tensor& x) const {
     at::Tensor hs = norm(x, L.norm2_w, L.norm2_b);
     if (m_config.architecture == Architecture::Gpt2)
         return at::linear(activation(at::linear(hs, L.w_up, L.b_up)), L.w_down, L.b_down);
-    return at::linear(activation(at::linear(hs, L.w_gate, L.b_gate)) * at::linear(hs, L.w_up, L.b_up), L.w_down,
-                      L.b_down);
+    // One product with the stacked [gate; up] weights.
+    at::Tensor gu = at::linear(hs, L.w_gu, L.b_gu);
+    const int64_t inter = m_config.intermediate_size;
+    return at::linear(activation(gu.narrow(-1, 0, inter)) * gu.narrow(-1, inter, inter), L.w_down, L.b_down);
 }
 
 at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positions, KvCache& cache,

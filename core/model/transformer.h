@@ -69,14 +69,12 @@ private:
 
     struct Layer {
         at::Tensor norm1_w, norm1_b, norm2_w, norm2_b;
-        // Llama family: wq/wk/wv (bq/bk/bv) are row views of one stacked wqkv (bqkv), so a decode
-        // token reads them with one matrix-vector product; GPT-2: wqkv is its fused [3H, H].
-        at::Tensor wq, wk, wv, bq, bk, bv;
+        // [q; k; v] stacked: GPT-2's fused c_attn, the Llama family's three projections cat at load.
         at::Tensor wqkv, bqkv;
         at::Tensor wo, bo;
-        // Llama family: w_gate/w_up (b_gate/b_up) are row views of the stacked w_gu (b_gu).
-        at::Tensor w_gate, w_up, w_down, b_up, b_down, b_gate;
-        at::Tensor w_gu, b_gu;
+        at::Tensor w_up, b_up;  // GPT-2's c_fc
+        at::Tensor w_gu, b_gu;  // Llama family: [gate; up] stacked at load
+        at::Tensor w_down, b_down;
     };
 
     at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
