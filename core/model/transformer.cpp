@@ -61,12 +61,12 @@ private:
     at::ScalarType m_dtype;
 };
 
+}  // namespace
+
 at::Tensor rotateHalf(const at::Tensor& x) {
     const int64_t half = x.size(-1) / 2;
     return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
 }
-
-}  // namespace
 
 at::Tensor ropeInverseFrequencies(const RopeConfig& rope, int64_t head_dim) {
     // Same float32 operations as transformers' rope initialisers, so positions up to 128K agree.

@@ -97,6 +97,9 @@ private:
     std::vector<Layer> m_layers;
 };
 
+// RoPE's half-split partner of x over the last dimension: cat(-x2, x1) (transformers' rotate_half).
+at::Tensor rotateHalf(const at::Tensor& x);
+
 // Inverse RoPE frequencies [head_dim/2] (float32), with linear / llama3 scaling applied as HF does.
 at::Tensor ropeInverseFrequencies(const RopeConfig& rope, int64_t head_dim);
 

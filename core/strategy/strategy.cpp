@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "core/model/transformer.h"
+
 namespace attnlab {
 
 void recordEviction(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t first, int64_t end) {
@@ -39,9 +41,7 @@ void rotateKeys(at::Tensor& keys, const at::Tensor& delta, const at::Tensor& inv
     at::Tensor angles = delta.to(inv_freq.device(), at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [n, D/2]
     at::Tensor cos = at::cat({angles.cos(), angles.cos()}, -1), sin = at::cat({angles.sin(), angles.sin()}, -1);
     at::Tensor k = keys.to(at::kFloat);
-    const int64_t half = k.size(-1) / 2;
-    at::Tensor rotated_half = at::cat({k.narrow(-1, half, half).neg(), k.narrow(-1, 0, half)}, -1);
-    keys.copy_(k * cos + rotated_half * sin);
+    keys.copy_(k * cos + rotateHalf(k) * sin);
 }
 
 }  // namespace attnlab

@@ -72,19 +72,15 @@ private:
     // each slide of the window rounds the moved keys once more.
     void rerotate(LayerContext& ctx, const std::vector<at::Tensor>& keep) {
         LayerKv& kv = *ctx.kv;
-        for (int64_t h = 0; h < kv.kvHeads(); ++h) {
-            const int64_t n = keep[static_cast<size_t>(h)].numel();
-            at::Tensor delta = at::arange(n, at::kLong) - keep[static_cast<size_t>(h)];
-            if (ctx.inv_freq && delta.ne(0).any().item<bool>()) {
-                at::Tensor keys = kv.headKeys(h);
-                rotateKeys(keys, delta, *ctx.inv_freq);
-            }
-            if (h == 0) {
-                // Same count in every head and layer: tokens seen so far minus the entries kept.
-                const int64_t seen = ctx.q_positions->max().item<int64_t>() + 1;
-                m_evicted = seen - n;
-            }
+        for (int64_t h = 0; ctx.inv_freq && h < kv.kvHeads(); ++h) {
+            const at::Tensor& kept = keep[static_cast<size_t>(h)];
+            at::Tensor delta = at::arange(kept.numel(), at::kLong) - kept;
+            if (!delta.ne(0).any().item<bool>()) continue;
+            at::Tensor keys = kv.headKeys(h);
+            rotateKeys(keys, delta, *ctx.inv_freq);
         }
+        // Same count in every head and layer: tokens seen so far minus the entries kept.
+        m_evicted = ctx.q_positions->max().item<int64_t>() + 1 - keep.front().numel();
     }
 
     Budget m_budget;
