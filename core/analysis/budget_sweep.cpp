@@ -15,35 +15,6 @@ namespace attnlab {
 
 namespace {
 
-// Mean KL(full || other) and top-1 agreement over the decode steps of two [steps, vocab] logit tables
-// (the same measure as runComparison's).
-std::pair<double, double> klAndTop1(const std::vector<float>& full, const std::vector<float>& other, int64_t vocab) {
-    const int64_t steps = vocab > 0 ? static_cast<int64_t>(std::min(full.size(), other.size())) / vocab : 0;
-    if (steps == 0) return {kSweepMissing, kSweepMissing};
-    std::vector<double> lp(static_cast<size_t>(vocab)), lq(static_cast<size_t>(vocab));
-    auto logSoftmax = [vocab](const float* x, std::vector<double>& out) {
-        double m = x[0];
-        for (int64_t i = 1; i < vocab; ++i) m = std::max(m, double(x[i]));
-        double s = 0;
-        for (int64_t i = 0; i < vocab; ++i) s += std::exp(double(x[i]) - m);
-        const double lse = m + std::log(s);
-        for (int64_t i = 0; i < vocab; ++i) out[static_cast<size_t>(i)] = double(x[i]) - lse;
-    };
-    double kl_sum = 0;
-    int64_t agree = 0;
-    for (int64_t t = 0; t < steps; ++t) {
-        const float* p = full.data() + t * vocab;
-        const float* q = other.data() + t * vocab;
-        logSoftmax(p, lp);
-        logSoftmax(q, lq);
-        double kl = 0;
-        for (size_t i = 0; i < lp.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-        kl_sum += std::max(0.0, kl);
-        agree += std::max_element(p, p + vocab) - p == std::max_element(q, q + vocab) - q;
-    }
-    return {kl_sum / double(steps), double(agree) / double(steps)};
-}
-
 // Running means of one point over the trials.
 struct Accumulator {
     double kv = 0, accuracy = 0, kl = 0, top1 = 0, prefill = 0, decode = 0;
@@ -164,10 +135,10 @@ Result<SweepResult> runBudgetSweep(Model& model, const StrategyRegistry& registr
                 a.accuracy += isCorrect(input.task, free_run->output_text) ? 1.0 : 0.0;
                 a.n_accuracy += 1;
             }
-            const auto [kl, top1] = klAndTop1(full.step_logits, forced_run->step_logits, full.vocab_size);
-            if (std::isfinite(kl)) {
-                a.kl += kl;
-                a.top1 += top1;
+            const DistributionAgreement d = compareDistributions(full.step_logits, forced_run->step_logits, full.vocab_size);
+            if (d.steps > 0) {
+                a.kl += d.kl_mean;
+                a.top1 += d.top1;
                 a.n_kl += 1;
             }
         }

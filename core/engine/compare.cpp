@@ -5,40 +5,37 @@
 
 namespace attnlab {
 
-namespace {
-
-// Mean KL(full || strategy) and top-1 agreement over the decode steps of two step-logit tables.
-void distributionMetrics(const std::vector<float>& full, const std::vector<float>& other, int64_t vocab,
-                         std::map<std::string, double>& metrics, std::vector<double>& kl_per_token) {
-    const int64_t steps = vocab > 0 ? static_cast<int64_t>(std::min(full.size(), other.size())) / vocab : 0;
-    if (steps == 0) return;
-    double kl_sum = 0;
-    int64_t agree = 0;
+DistributionAgreement compareDistributions(const std::vector<float>& full, const std::vector<float>& other,
+                                            int64_t vocab) {
+    DistributionAgreement out;
+    out.steps = vocab > 0 ? static_cast<int64_t>(std::min(full.size(), other.size())) / vocab : 0;
+    if (out.steps == 0) return out;
     std::vector<double> lp(static_cast<size_t>(vocab)), lq(static_cast<size_t>(vocab));
-    auto logSoftmax = [vocab](const float* x, std::vector<double>& out) {
+    auto logSoftmax = [vocab](const float* x, std::vector<double>& result) {
         double m = x[0];
         for (int64_t i = 1; i < vocab; ++i) m = std::max(m, double(x[i]));
         double s = 0;
         for (int64_t i = 0; i < vocab; ++i) s += std::exp(double(x[i]) - m);
         const double lse = m + std::log(s);
-        for (int64_t i = 0; i < vocab; ++i) out[static_cast<size_t>(i)] = double(x[i]) - lse;
+        for (int64_t i = 0; i < vocab; ++i) result[static_cast<size_t>(i)] = double(x[i]) - lse;
     };
-    for (int64_t t = 0; t < steps; ++t) {
+    double kl_sum = 0;
+    int64_t agree = 0;
+    for (int64_t t = 0; t < out.steps; ++t) {
         const float* p = full.data() + t * vocab;
         const float* q = other.data() + t * vocab;
         logSoftmax(p, lp);
         logSoftmax(q, lq);
         double kl = 0;
         for (int64_t i = 0; i < vocab; ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-        kl_per_token.push_back(std::max(0.0, kl));
+        out.kl_per_token.push_back(std::max(0.0, kl));
         kl_sum += std::max(0.0, kl);
         agree += std::max_element(p, p + vocab) - p == std::max_element(q, q + vocab) - q;
     }
-    metrics["kl_vs_full"] = kl_sum / double(steps);
-    metrics["top1_vs_full"] = double(agree) / double(steps);
+    out.kl_mean = kl_sum / double(out.steps);
+    out.top1 = double(agree) / double(out.steps);
+    return out;
 }
-
-}  // namespace
 
 Result<GenerationResult> runTeacherForced(Model& model, const StrategyRegistry& registry, const std::string& spec,
                                           const std::vector<int32_t>& prompt_ids, const GenerationSettings& settings,
@@ -139,7 +136,12 @@ Result<Comparison> runComparison(Model& model, const StrategyRegistry& registry,
         auto forced_run = runTeacherForced(model, registry, spec, input.prompt_ids, settings, full.output_ids,
                                            calibration, options.cancel);
         if (!forced_run) return R::fail(run.spec + " (teacher-forced): " + forced_run.error());
-        distributionMetrics(full.step_logits, forced_run->step_logits, full.vocab_size, run.metrics, run.kl_per_token);
+        DistributionAgreement agreement = compareDistributions(full.step_logits, forced_run->step_logits, full.vocab_size);
+        if (agreement.steps > 0) {
+            run.metrics["kl_vs_full"] = agreement.kl_mean;
+            run.metrics["top1_vs_full"] = agreement.top1;
+            run.kl_per_token = std::move(agreement.kl_per_token);
+        }
         addTaskMetrics(run);
         out.runs.push_back(std::move(run));
     }

@@ -50,6 +50,16 @@ struct CompareOptions {
     const std::atomic<bool>* cancel = nullptr;
 };
 
+// Per-token KL(full || other) in nats (clamped at 0) and top-1 agreement over the decode steps of two
+// [steps, vocab] step-logit tables (steps = the shorter table's; 0 when either is empty).
+struct DistributionAgreement {
+    int64_t steps = 0;
+    std::vector<double> kl_per_token;
+    double kl_mean = 0, top1 = 0;
+};
+DistributionAgreement compareDistributions(const std::vector<float>& full, const std::vector<float>& other,
+                                            int64_t vocab);
+
 // `spec` (a valid spec) on full's continuation `reference_ids` (teacher forcing, step logits kept),
 // for per-token KL and top-1 agreement with full: the second run of every strategy in a comparison
 // and in a budget sweep. reuse_prefill: a shared full prefill of the same prompt, or null.
