@@ -19,6 +19,11 @@ GQA 8q/2kv, head_dim 24, llama3 RoPE scaling, untied), llama_linear
 (MistralForCausalLM, 4q/1kv, sliding_window 16, SentencePiece BPE with byte
 fallback).
 
+Each checkpoint starts from a random init and then memorises its two golden
+prompts plus a fixed continuation of each (MEMORIZE_STEPS full-batch Adam
+steps): on purely random tiny models the top two logits are often so close that
+bf16 rounding flips the argmax, which says nothing about an engine's arithmetic.
+
 Logits and greedy continuations are computed on the CPU in float32 with eager
 attention, from the checkpoint as re-loaded from disk (what the C++ engine
 reads). Greedy decoding is a plain argmax loop over full forwards (EOS is not
@@ -54,7 +59,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BASE_SEED = 1234
 INIT_STD = 0.2           # initializer_range: large, so logits are peaky
-MARGIN_THRESHOLD = 1e-3  # min top1-top2 logit gap accepted over all greedy steps
+MARGIN_THRESHOLD = 1.0   # min top1-top2 logit gap accepted over every prompt position and greedy step
+MEMORIZE_STEPS = 600     # Adam steps on prompt + continuation after the random init (0: pure random weights)
+MEMORIZE_LR = 3e-3
+SHORT_WEIGHT = 0.25      # loss weight of the short prompt's sequence: where both prompts share a prefix the
+                         # long prompt's next token wins by ln(1/0.25) instead of tying
 MAX_SEED_TRIES = 12
 NEW_TOKENS = 16
 MIN_LONG_PROMPT = 48     # tokens; longer than mistral's sliding window (16)
@@ -206,6 +215,13 @@ HARD_STRINGS = [
 ]
 
 SHORT_PROMPT = "Attention is all you need."
+# Memorised after each prompt so that the greedy continuation (and every prompt position) has a decisive top-1:
+# on purely random tiny models top-1 and top-2 logits are often so close that bf16 rounding alone flips the argmax
+# (transformers' own bf16 vs fp32 agreement was 0.92-0.97), which says nothing about an engine's arithmetic.
+SHORT_CONTINUATION = (" Every head looks back at the tokens before it, weighs them with a softmax and mixes"
+                      " their values into a new state.")
+LONG_CONTINUATION = (" A key-value cache keeps the keys and values of earlier tokens so that each new token costs"
+                     " one row of attention.")
 LONG_PROMPT_SENTENCES = [
     "Attention lets every token look back at the tokens before it.",
     "Each head computes queries, keys and values from the hidden state.",
@@ -634,6 +650,30 @@ def build_model(family, config, seed):
     return model
 
 
+def memorize(model, seqs, weights, seed):
+    """A few hundred full-batch Adam steps on the given id sequences (next-token loss, per-sequence weights):
+    the random-init checkpoint learns its golden prompts and continuations, so its top-1 logits are decisive."""
+    import torch
+    if MEMORIZE_STEPS <= 0:
+        return None
+    torch.manual_seed(seed + 31337)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=MEMORIZE_LR)
+    batch = [torch.tensor([s], dtype=torch.long) for s in seqs]
+    loss_value = None
+    for _ in range(MEMORIZE_STEPS):
+        opt.zero_grad()
+        total = 0.0
+        for ids, w in zip(batch, weights):
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits[0]
+            total = total + w * torch.nn.functional.cross_entropy(logits[:-1].float(), ids[0, 1:])
+        total.backward()
+        opt.step()
+        loss_value = float(total)
+    model.eval()
+    return loss_value
+
+
 def save_model(model, folder, gen_kwargs):
     from transformers import GenerationConfig
     model.generation_config = GenerationConfig(**gen_kwargs)
@@ -799,7 +839,7 @@ def run_family(family, out, train_path, workdir, shared):
 
     hf = None
     tries = []
-    best = None
+    best = fallback = None
     for k in range(MAX_SEED_TRIES):
         seed = BASE_SEED + 101 * k
         model = build_model(family, config, seed)
@@ -807,39 +847,56 @@ def run_family(family, out, train_path, workdir, shared):
         if family != "mistral" and hf is None:
             hf = load_hf_tokenizer(folder)
             encode = lambda s: list(hf.encode(s, add_special_tokens=True))  # noqa: E731
+        prompts = [SHORT_PROMPT, long_prompt(encode)]
+        seqs = []
+        for text, cont in zip(prompts, [SHORT_CONTINUATION, LONG_CONTINUATION]):
+            pids, full = encode(text), encode(text + cont)
+            if full[:len(pids)] != pids or len(full) < len(pids) + NEW_TOKENS:
+                raise RuntimeError(f"[{family}] continuation does not extend the prompt's ids: {text!r}")
+            seqs.append(full)
+        loss = memorize(model, seqs, [SHORT_WEIGHT, 1.0], seed)
+        save_model(model, folder, gen_kwargs)
         m = reload_model(folder)
         sd0, sd1 = model.state_dict(), m.state_dict()
         for key, val in sd0.items():
             if key in sd1 and not torch.equal(val, sd1[key]):
                 raise RuntimeError(f"reloaded tensor {key} differs")
 
-        prompts = [SHORT_PROMPT, long_prompt(encode)]
         recs, all_margins, eos_hit = [], [], False
         for text in prompts:
             pids = encode(text)
             new, margins = greedy(m, pids, NEW_TOKENS)
-            all_margins += margins
+            top = torch.topk(forward_logits(m, pids), 2, dim=-1).values
+            pos_margins = (top[:, 0] - top[:, 1]).tolist()
+            all_margins += margins + pos_margins
             eos_hit |= any(x in eos_set for x in new)
-            recs.append({"text": text, "ids": pids, "greedy_new_ids": new, "min_top1_margin": min(margins)})
+            recs.append({"text": text, "ids": pids, "greedy_new_ids": new, "min_top1_margin": min(margins),
+                         "min_top1_margin_prompt_positions": min(pos_margins)})
         mm = min(all_margins)
-        tries.append({"seed": seed, "min_margin": mm, "eos_in_greedy": eos_hit})
-        log(f"[{family}] seed {seed}: min margin {mm:.5f} eos_in_greedy={eos_hit}")
+        tries.append({"seed": seed, "min_margin": mm, "eos_in_greedy": eos_hit, "memorize_loss": loss})
+        log(f"[{family}] seed {seed}: memorize loss {loss}, min margin {mm:.5f} eos_in_greedy={eos_hit}")
         ok = mm >= MARGIN_THRESHOLD
         if ok and not eos_hit:
-            best = (seed, m, recs, mm)
+            best = (seed, m, recs, mm, copy.deepcopy(model.state_dict()))
             break
         if ok and best is None:
-            best = (seed, m, recs, mm)  # acceptable; keep looking for one without EOS
+            best = (seed, m, recs, mm, copy.deepcopy(model.state_dict()))  # acceptable; look for one without EOS
+        if fallback is None or mm > fallback[3]:
+            fallback = (seed, m, recs, mm, copy.deepcopy(model.state_dict()))
     if best is None:
-        raise RuntimeError(f"no seed reached margin {MARGIN_THRESHOLD}: {tries}")
-    seed, m, recs, mm = best
+        if MEMORIZE_STEPS <= 0:
+            raise RuntimeError(f"no seed reached margin {MARGIN_THRESHOLD}: {tries}")
+        best = fallback  # recorded in the summary: the widest margin found, below the threshold
+        notes.append(f"no seed reached the margin threshold {MARGIN_THRESHOLD}; kept the widest ({best[3]:.4f})")
+        log(f"[{family}] WARNING: {notes[-1]}")
+    seed, m, recs, mm, state = best
     if tries[-1]["seed"] != seed:  # re-save the chosen one (the folder holds the last try)
-        model = build_model(family, config, seed)
+        model.load_state_dict(state)
         save_model(model, folder, gen_kwargs)
         m = reload_model(folder)
-        for r in recs:  # sanity: same greedy result after rebuilding
+        for r in recs:  # sanity: same greedy result after re-saving
             new, _ = greedy(m, r["ids"], NEW_TOKENS)
-            assert new == r["greedy_new_ids"], "rebuild changed the greedy result"
+            assert new == r["greedy_new_ids"], "re-saving changed the greedy result"
     log(f"[{family}] chosen seed {seed}, min margin {mm:.5f}")
 
     # ---- goldens ----------------------------------------------------------
@@ -916,6 +973,9 @@ def run_family(family, out, train_path, workdir, shared):
         "init_std": INIT_STD,
         "perturbed_1d_params": "norm weights = 1 + N(0, init_std), biases = N(0, init_std)",
         "margin_threshold": MARGIN_THRESHOLD,
+        "memorize": {"steps": MEMORIZE_STEPS, "lr": MEMORIZE_LR, "optimizer": "Adam, full batch",
+                     "sequences": "each prompt followed by its continuation (see the script)",
+                     "weights": [SHORT_WEIGHT, 1.0]},
         "seed_tries": tries,
         "vocab_size": vocab,
         "special_ids": ids,
@@ -978,8 +1038,10 @@ def write_readme(out, vers, results, failures, cmd, when):
         "## Layout",
         "",
         "- `train_text.txt`: the tokenizer training text (embedded in the script).",
-        "- `<family>/`: a small Hugging Face checkpoint (random weights, init std "
-        f"{INIT_STD}, every norm weight / bias perturbed so they matter): `config.json`, `generation_config.json`,",
+        "- `<family>/`: a small Hugging Face checkpoint (random init, std "
+        f"{INIT_STD}, every norm weight / bias perturbed so they matter, then {MEMORIZE_STEPS} Adam steps that",
+        "  memorise the two golden prompts and a continuation of each, so that every top-1 logit leads by at least",
+        f"  {MARGIN_THRESHOLD} and bf16 rounding cannot flip an argmax): `config.json`, `generation_config.json`,",
         "  `model.safetensors` (float32, saved by `save_pretrained`; tied models store no `lm_head.weight`),",
         "  the tokenizer (`tokenizer.json` + `tokenizer_config.json`, or for mistral `tokenizer.model` +",
         "  `tokenizer_config.json` and no `tokenizer.json`), and the goldens `golden.json` + `golden.safetensors`.",
