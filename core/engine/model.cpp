@@ -385,10 +385,14 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
 
         // Full attention without a window decodes with static shapes (a CUDA graph per step on GPUs).
         std::unique_ptr<StaticDecoder> static_decoder;
+        // Greedy without per-step logits: the static step picks the token on the device.
+        const bool device_greedy = settings.sampling.is_greedy && !settings.keep_step_logits;
+        int64_t device_next = -1;  // the token the previous static step chose, when device_greedy
         if (!hooks.strategy && c.sliding_window == 0 && staticDecodeWanted(ids) && cache.layer(0).isDense() &&
             cache.layer(0).denseCapacity() >= max_total && max_total > prompt_len) {
             auto setup_start = Clock::now();
             static_decoder = std::make_unique<StaticDecoder>(tf, cache, max_total, prompt_len);
+            if (device_greedy) static_decoder->enableDeviceArgmax();
             static_decoder->prepare(prompt_len);
             result.decode_setup_ms = msSince(setup_start);
         }
@@ -404,7 +408,8 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
             if (settings.keep_step_logits)
                 result.step_logits.insert(result.step_logits.end(), row.data_ptr<float>(),
                                           row.data_ptr<float>() + row.numel());
-            int32_t next = sampler.next(row.data_ptr<float>(), row.numel());
+            int32_t next = device_next >= 0 ? static_cast<int32_t>(device_next)
+                                            : sampler.next(row.data_ptr<float>(), row.numel());
             if (step < static_cast<int64_t>(settings.forced_tokens.size()))
                 next = settings.forced_tokens[static_cast<size_t>(step)];
             result.output_ids.push_back(next);
@@ -417,7 +422,9 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
                 result.stop_reason = "context";
                 break;
             }
-            if (static_decoder) {
+            if (static_decoder && device_greedy) {
+                device_next = static_decoder->stepGreedy(next, position);
+            } else if (static_decoder) {
                 row = static_decoder->step(next, position);
             } else {
                 at::Tensor one = at::full({1}, static_cast<int64_t>(next), long_opts);

@@ -33,6 +33,10 @@ struct StaticDecoder::Impl {
     // CUDA: token and position are views of one device tensor filled by one copy from pinned
     // memory, and the logits come back through a pinned buffer (fewer, faster transfers per step).
     at::Tensor inputs, host_inputs, host_logits;
+    // Greedy decoding: the argmax of the logits on the device (inside the graph), so a step returns
+    // 8 bytes instead of a vocab-sized row and the host does not scan the row.
+    bool device_argmax = false;
+    at::Tensor next_token, host_next;
     bool use_graph = false;
 #if ATTNLAB_WITH_CUDA
     std::unique_ptr<at::cuda::CUDAGraph> graph;
@@ -144,6 +148,7 @@ void StaticDecoder::capture() {
         s.graph = std::make_unique<at::cuda::CUDAGraph>();
         s.graph->capture_begin();
         s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache, staticAttention());
+        if (s.device_argmax) s.next_token = s.logits[0].argmax();
         s.graph->capture_end();
     }
     at::cuda::CUDAEvent after;
@@ -153,10 +158,21 @@ void StaticDecoder::capture() {
 #endif
 }
 
-at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
+void StaticDecoder::enableDeviceArgmax() {
+    Impl& s = *m_impl;
+#if ATTNLAB_WITH_CUDA
+    if (s.captured && !s.device_argmax) {  // the graph has to be recaptured with the argmax inside
+        s.graph.reset();
+        s.captured = false;
+    }
+#endif
+    s.device_argmax = true;
+}
+
+void StaticDecoder::run(int64_t token, int64_t position) {
     Impl& s = *m_impl;
     if (s.inputs.defined()) {
-        // The previous step's synchronous logits copy guarantees the pinned buffer is free again.
+        // The previous step's synchronous copy back guarantees the pinned buffer is free again.
         s.host_inputs.data_ptr<int64_t>()[0] = token;
         s.host_inputs.data_ptr<int64_t>()[1] = position;
         s.inputs.copy_(s.host_inputs, /*non_blocking=*/true);
@@ -170,11 +186,18 @@ at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
         s.graph->replay();
     } else {
         s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache, staticAttention());
+        if (s.device_argmax) s.next_token = s.logits[0].argmax();
     }
 #else
     s.logits = s.transformer.decodeStatic(s.token, s.position, s.mask, s.cache);
+    if (s.device_argmax) s.next_token = s.logits[0].argmax();
 #endif
     for (int64_t l = 0; l < s.cache.layers(); ++l) s.cache.layer(l).setDenseLength(position + 1);
+}
+
+at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
+    Impl& s = *m_impl;
+    run(token, position);
     if (s.inputs.defined()) {
         if (!s.host_logits.defined() || s.host_logits.numel() != s.logits.size(1))
             s.host_logits = at::empty({s.logits.size(1)}, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
@@ -182,6 +205,19 @@ at::Tensor StaticDecoder::step(int64_t token, int64_t position) {
         return s.host_logits;
     }
     return s.logits[0].to(at::kCPU).contiguous();
+}
+
+int64_t StaticDecoder::stepGreedy(int64_t token, int64_t position) {
+    Impl& s = *m_impl;
+    if (!s.device_argmax) enableDeviceArgmax();
+    run(token, position);
+    if (s.inputs.defined()) {
+        if (!s.host_next.defined())
+            s.host_next = at::empty({1}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+        s.host_next.copy_(s.next_token.reshape({1}), /*non_blocking=*/false);
+        return s.host_next.data_ptr<int64_t>()[0];
+    }
+    return s.next_token.item<int64_t>();
 }
 
 bool staticDecodeWanted(const at::Tensor& t) {

@@ -26,9 +26,15 @@ public:
     // Feeds `token` at `position` (== the number of live entries); returns logits [vocab] on the CPU
     // (on CUDA a pinned buffer that the next step overwrites: read it before stepping again).
     at::Tensor step(int64_t token, int64_t position);
+    // Greedy decoding: the same step, returning the argmax of the logits (ties: the lowest id, as
+    // Sampler does), computed on the device; no logits row travels to the host. Call
+    // enableDeviceArgmax() before prepare() to capture the argmax with the graph up front.
+    int64_t stepGreedy(int64_t token, int64_t position);
+    void enableDeviceArgmax();
     bool usesCudaGraph() const;
 
 private:
+    void run(int64_t token, int64_t position);
     void capture();
     std::function<at::Tensor(int64_t, const at::Tensor&)> staticAttention() const;
     struct Impl;

@@ -59,7 +59,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BASE_SEED = 1234
 INIT_STD = 0.2           # initializer_range: large, so logits are peaky
-MARGIN_THRESHOLD = 1.0   # min top1-top2 logit gap accepted over every prompt position and greedy step
+MARGIN_THRESHOLD = 0.75  # min top1-top2 logit gap accepted over every prompt position and greedy step
 MEMORIZE_STEPS = 600     # Adam steps on prompt + continuation after the random init (0: pure random weights)
 MEMORIZE_LR = 3e-3
 SHORT_WEIGHT = 0.25      # loss weight of the short prompt's sequence: where both prompts share a prefix the
