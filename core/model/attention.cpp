@@ -20,15 +20,6 @@ namespace {
 // [Hq, kQueryBlock, Tk] floats.
 constexpr int64_t kQueryBlock = 256;
 
-bool isPlainCausalPrefill(const at::Tensor& q_positions, const at::Tensor& k_positions) {
-    // Keys are exactly the queries' positions 0..T-1 in order: is_causal is the mask.
-    if (q_positions.size(0) != k_positions.size(0)) return false;
-    const int64_t n = q_positions.size(0);
-    if (n == 0) return true;
-    at::Tensor expected = at::arange(n, q_positions.options());
-    return q_positions.equal(expected) && k_positions.equal(expected);
-}
-
 // Exact softmax attention of a group of query heads over one set of keys.
 // q: [G, Tq, D], k/v: [Tk, D] or [G', Tk, D] broadcastable; mask: [Tq, Tk] bool.
 at::Tensor mathAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
@@ -110,6 +101,11 @@ at::Tensor cachedSparseDecode(const LayerKv& kv, const at::Tensor& q3, const std
 
 }  // namespace
 
+bool positionsFromZero(const at::Tensor& positions) {
+    const int64_t n = positions.size(0);
+    return n == 0 || positions.equal(at::arange(n, positions.options()));
+}
+
 at::Tensor visibilityMask(const at::Tensor& q_positions, const at::Tensor& k_positions, int64_t sliding_window) {
     at::Tensor qp = q_positions.unsqueeze(1);
     at::Tensor kp = k_positions.unsqueeze(0);
@@ -162,7 +158,10 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
 #if ATTNLAB_HAS_SDPA
     if (q.is_cuda() || q.scalar_type() != at::kFloat) {
         const bool decode_all_visible = tq == 1 && params.sliding_window == 0;
-        const bool causal = !decode_all_visible && params.sliding_window == 0 && isPlainCausalPrefill(q_positions, k_positions);
+        // Keys exactly the queries' positions 0..T-1 (the cache held nothing before this step): is_causal is the mask.
+        const bool from_zero = params.queries_from_zero >= 0 ? params.queries_from_zero == 1 : positionsFromZero(q_positions);
+        const bool causal =
+            !decode_all_visible && params.sliding_window == 0 && kv.maxLength() == tq && from_zero;
         c10::optional<at::Tensor> mask;
         if (!decode_all_visible && !causal) mask = visibilityMask(q_positions, k_positions, params.sliding_window);
         at::Tensor out = at::scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, 0.0,

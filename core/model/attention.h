@@ -27,7 +27,13 @@ struct AttentionParams {
     int64_t sliding_window = 0;  // 0 = none; else keys with q_pos - k_pos >= window are masked
     double scale = 1.0;          // usually 1/sqrt(head_dim)
     AttentionObserver* observer = nullptr;
+    // 1: the caller knows the query positions are 0..Tq-1 in order, 0: it knows they are not, -1: attend()
+    // checks (on a GPU that check waits for the device, so forward() settles it once for all layers).
+    int queries_from_zero = -1;
 };
+
+// Whether positions ([T] int64) are exactly 0..T-1 in order (waits for the device when on a GPU).
+bool positionsFromZero(const at::Tensor& positions);
 
 // q: [Hq, Tq, D] (after RoPE), q_positions: [Tq] int64. kv already holds this step's keys/values.
 // Returns [Hq, Tq, D] in q's dtype. Causal by original positions, with the optional window.

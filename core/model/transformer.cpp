@@ -252,6 +252,8 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
     params.sliding_window = c.sliding_window;
     params.scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
     params.observer = observer;
+    // Settled once here: asking in every layer would wait for the device 2x per layer.
+    if (t > 1) params.queries_from_zero = positionsFromZero(positions) ? 1 : 0;
 
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
