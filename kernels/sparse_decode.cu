@@ -599,6 +599,8 @@ int ctasPerWave(const void* kernel, size_t smem) {
     return std::max(1, sms) * std::max(1, per_sm);
 }
 
+constexpr int kDefaultWaves = 1;
+
 struct Split {
     int splits = 1;
     int chunk = 1;
@@ -624,8 +626,10 @@ Split chooseSplit(const SparseDecodeParams& p) {
     const bool uniform = p.total_length <= 0 || p.total_length == int64_t(max_len) * p.batch * p.kv_heads;
     int c = 0;
     if (uniform) {
-        // Equal heads: as many splits as fit in one wave (a second, partial wave would be a tail).
-        const int splits = std::max(1, std::min(wave / std::max(1, ctas), (max_len + 2 * tile - 1) / (2 * tile)));
+        // Equal heads: as many splits as fill `waves` full waves (a partial last wave would be a tail).
+        const int waves = p.waves > 0 ? p.waves : kDefaultWaves;
+        const int splits =
+            std::max(1, std::min(waves * wave / std::max(1, ctas), (max_len + 2 * tile - 1) / (2 * tile)));
         c = (max_len + splits - 1) / splits;
     } else {
         // sum over heads of ceil(len / c) <= total / c + heads: leave one CTA per head of the wave

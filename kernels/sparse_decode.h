@@ -49,6 +49,9 @@ struct SparseDecodeParams {
     void* stream = nullptr;  // cudaStream_t; null = the default stream
     // Split count; 0 = chosen from the shape (sparseDecodeSplits).
     int splits = 0;
+    // Equal-length heads: the chosen splits fill this many full waves of resident CTAs (0 = default).
+    // More waves mean smaller CTAs, so the last ones to finish leave less of the GPU idle.
+    int waves = 0;
     DecodeVariant variant = DecodeVariant::kTensorCores;
 };
 

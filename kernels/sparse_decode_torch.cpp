@@ -93,10 +93,17 @@ SparseDecodePlan::SparseDecodePlan(const at::Tensor& q, const std::vector<at::Te
     for (int n : lengths) m_total_length += n;
 
     m_dtype = q.scalar_type();
+    setWaves(0);
+}
+
+void SparseDecodePlan::setWaves(int waves) {
+    m_waves = waves;
     SparseDecodeParams p = shapeParams();
     m_splits = sparseDecodeSplits(p);
     const size_t ws = sparseDecodeWorkspaceBytes(p);
-    if (ws > 0) m_workspace = at::empty({static_cast<int64_t>((ws + 3) / 4)}, q.options().dtype(at::kFloat));
+    const auto floats = static_cast<int64_t>((ws + 3) / 4);
+    if (ws > 0 && (!m_workspace.defined() || m_workspace.numel() < floats))
+        m_workspace = at::empty({floats}, m_k_ptrs.options().dtype(at::kFloat));
 }
 
 void SparseDecodePlan::setLengths(const std::vector<int>& lengths) {
@@ -119,6 +126,7 @@ SparseDecodeParams SparseDecodePlan::shapeParams() const {
     p.max_length = static_cast<int>(m_max_length);
     p.total_length = m_total_length;
     p.variant = m_variant;
+    p.waves = m_waves;
     return p;
 }
 

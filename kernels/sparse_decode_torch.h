@@ -30,6 +30,9 @@ public:
     // Enqueues the attention of q into out ([batch, q_heads, D], q's dtype) on the current stream.
     void run(const at::Tensor& q, at::Tensor& out);
     int splits() const { return m_splits; }
+    // Equal-length heads: split into this many full waves of CTAs (0 = the kernel's default);
+    // recomputes the split count (call before capturing a graph).
+    void setWaves(int waves);
 
 private:
     SparseDecodeParams shapeParams() const;  // the shape fields shared by split choice and launch
@@ -41,6 +44,7 @@ private:
     int64_t m_batch = 0, m_q_heads = 0, m_kv_heads = 0, m_head_dim = 0, m_row_stride = 0, m_max_length = 0;
     double m_scale = 1.0;
     int m_splits = 1;
+    int m_waves = 0;
     bool m_has_indices = false, m_has_bias = false;
     DecodeVariant m_variant = DecodeVariant::kTensorCores;
 };

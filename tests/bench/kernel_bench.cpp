@@ -9,7 +9,7 @@
 //   gemv: the decode step's one-token matrix-vector products (Llama-3.2-1B shapes, bf16): attnlab's
 //   fusedGemv against at::linear (cuBLAS), TB/s on the weight bytes.
 // Prints one JSON object per line.
-//   attnlab-kernel-bench [--quick] [--section decode|prefill|gemv|all]
+//   attnlab-kernel-bench [--quick] [--section decode|decode-waves|prefill|gemv|all]
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -331,6 +331,60 @@ void gemvSection() {
     }
 }
 
+// Split granularity: the same full-cache decode with its splits filling 1..8 waves of resident CTAs
+// (smaller CTAs leave a shorter tail when the last ones finish), cuDNN SDPA alongside.
+void decodeWavesSection() {
+    const int64_t hq = 32, hkv = 8, d = 128;
+    const double scale = 1.0 / std::sqrt(double(d));
+    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    const std::vector<std::pair<int64_t, int64_t>> grid{{1, 131072}, {4, 32768}, {1, 524288}, {4, 131072},
+                                                        {16, 32768}, {1, 32768}, {4, 4096}, {16, 4096}};
+    for (auto [batch, len] : grid) {
+        const double kv_bytes = 2.0 * batch * hkv * len * d * 2;
+        const int copies = int(std::clamp(std::ceil(256e6 / kv_bytes), 1.0, 8.0));
+        const int calls = copies * std::max(1, int(std::ceil(8.0 / copies)));
+        std::vector<at::Tensor> qs, q3, ks, vs, outs;
+        std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> plans;
+        for (int c = 0; c < copies; ++c) {
+            qs.push_back(at::randn({batch, hq, 1, d}, opts));
+            q3.push_back(qs.back().squeeze(2).contiguous());
+            ks.push_back(at::randn({batch, hkv, len, d}, opts));
+            vs.push_back(at::randn({batch, hkv, len, d}, opts));
+            outs.push_back(at::empty({batch, hq, d}, opts));
+            std::vector<at::Tensor> kr, vr;
+            for (int64_t b = 0; b < batch; ++b)
+                for (int64_t h = 0; h < hkv; ++h) {
+                    kr.push_back(ks[c][b][h]);
+                    vr.push_back(vs[c][b][h]);
+                }
+            plans.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
+                q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
+                std::vector<int>(kr.size(), int(len)), hkv, len, scale));
+        }
+        setBackend("math");
+        at::Tensor want = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, false, scale, true).squeeze(2);
+        nlohmann::json row{{"section", "decode_waves"}, {"batch", batch}, {"context", len}, {"kv_bytes", kv_bytes}};
+        for (int waves : {1, 2, 3, 4, 6, 8}) {
+            for (auto& plan : plans) plan->setWaves(waves);
+            plans[0]->run(q3[0], outs[0]);
+            const double err = (outs[0].to(at::kFloat) - want.to(at::kFloat)).abs().max().item<double>();
+            const double us = timeGraph([&](int i) { plans[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
+            const std::string key = "w" + std::to_string(waves);
+            row[key + "_splits"] = plans[0]->splits();
+            row[key + "_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
+            row[key + "_err"] = err;
+        }
+        setBackend("cudnn");
+        const double us = timeGraph(
+            [&](int i) {
+                at::scaled_dot_product_attention(qs[i % copies], ks[i % copies], vs[i % copies], {}, 0.0, false, scale, true);
+            },
+            calls);
+        row["cudnn_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
+        emit(row);
+    }
+}
+
 int main(int argc, char** argv) {
     bool quick = false;
     std::string section = "all";
@@ -339,7 +393,7 @@ int main(int argc, char** argv) {
         if (a == "--quick") quick = true;
         else if (a == "--section" && i + 1 < argc) section = argv[++i];
         else {
-            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|prefill|gemv|all]\n";
+            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|decode-waves|prefill|gemv|all]\n";
             return 2;
         }
     }
@@ -351,6 +405,7 @@ int main(int argc, char** argv) {
     emit({{"section", "env"}, {"device", at::cuda::getCurrentDeviceProperties()->name},
           {"sms", at::cuda::getCurrentDeviceProperties()->multiProcessorCount}});
     if (section == "all" || section == "decode") decodeSection(quick);
+    if (section == "decode-waves") decodeWavesSection();
     if (section == "all" || section == "prefill") prefillSection(quick);
     if (section == "all" || section == "gemv") gemvSection();
     return 0;
