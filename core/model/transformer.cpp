@@ -203,17 +203,15 @@ at::Tensor Transformer::activation(const at::Tensor& x) const {
     }
 }
 
-void Transformer::applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& positions) const {
+Transformer::RopeTables Transformer::ropeTables(const at::Tensor& positions) const {
+    if (m_config.architecture == Architecture::Gpt2) return {};
     at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * m_inv_freq.unsqueeze(0);  // [T, D/2]
     at::Tensor emb = at::cat({freqs, freqs}, -1);                                         // [T, D]
-    at::Tensor cos = emb.cos().to(q.scalar_type());
-    at::Tensor sin = emb.sin().to(q.scalar_type());
-    q = q * cos + rotateHalf(q) * sin;
-    k = k * cos + rotateHalf(k) * sin;
+    return {emb.cos().to(m_dtype), emb.sin().to(m_dtype)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> Transformer::projectQkv(const Layer& L, const at::Tensor& x,
-                                                                        const at::Tensor& positions) const {
+                                                                        const RopeTables& rope) const {
     const ModelConfig& c = m_config;
     const int64_t t = x.size(0);
     at::Tensor hs = norm(x, L.norm1_w, L.norm1_b);
@@ -224,7 +222,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> Transformer::projectQkv(const Lay
     q = q.view({t, c.num_heads, c.head_dim}).transpose(0, 1);
     k = k.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
     v = v.view({t, c.num_kv_heads, c.head_dim}).transpose(0, 1);
-    if (c.architecture != Architecture::Gpt2) applyRope(q, k, positions);
+    if (rope.cos.defined()) {
+        q = q * rope.cos + rotateHalf(q) * rope.sin;
+        k = k * rope.cos + rotateHalf(k) * rope.sin;
+    }
     return {q, k, v};
 }
 
@@ -255,9 +256,10 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
     // Settled once here: asking in every layer would wait for the device 2x per layer.
     if (t > 1) params.queries_from_zero = positionsFromZero(positions) ? 1 : 0;
 
+    const RopeTables rope = ropeTables(embed_positions);
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
-        auto [q, k, v] = projectQkv(L, x, embed_positions);
+        auto [q, k, v] = projectQkv(L, x, rope);
         LayerKv& kv = cache.layer(i);
         kv.append(k, v, positions);
         params.layer = i;
@@ -284,9 +286,10 @@ at::Tensor Transformer::decodeStatic(const at::Tensor& token, const at::Tensor& 
     mask.index_fill_(3, position, 0.0);
     at::Tensor x = m_embed.index_select(0, token);
     if (gpt2) x = x + m_pos_embed.index_select(0, position);
+    const RopeTables rope = ropeTables(position);
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const Layer& L = m_layers[static_cast<size_t>(i)];
-        auto [q, k, v] = projectQkv(L, x, position);
+        auto [q, k, v] = projectQkv(L, x, rope);
         LayerKv& kv = cache.layer(i);
         at::Tensor keys = kv.denseCapacityKeys();      // [Hkv, capacity, D]
         at::Tensor values = kv.denseCapacityValues();

@@ -79,10 +79,15 @@ private:
 
     at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
     at::Tensor activation(const at::Tensor& x) const;
-    void applyRope(at::Tensor& q, at::Tensor& k, const at::Tensor& positions) const;
+    // RoPE cos and sin [T, D] (model dtype) for these positions: once per forward, shared by the layers.
+    // Undefined for GPT-2 (learned positions).
+    struct RopeTables {
+        at::Tensor cos, sin;
+    };
+    RopeTables ropeTables(const at::Tensor& positions) const;
     // Norm, q/k/v projections and RoPE of one layer: q [Hq, T, D], k and v [Hkv, T, D].
     std::tuple<at::Tensor, at::Tensor, at::Tensor> projectQkv(const Layer& L, const at::Tensor& x,
-                                                              const at::Tensor& positions) const;
+                                                              const RopeTables& rope) const;
     // Norm and feed-forward block of one layer (without the residual).
     at::Tensor mlp(const Layer& L, const at::Tensor& x) const;
 
