@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <memory>
 #include <unordered_map>
 
@@ -166,37 +164,6 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
             !decode_all_visible && params.sliding_window == 0 && kv.maxLength() == tq && from_zero;
         c10::optional<at::Tensor> mask;
         if (!decode_all_visible && !causal) mask = visibilityMask(q_positions, k_positions, params.sliding_window);
-#if ATTNLAB_WITH_CUDA
-        // Opt-in experiment (ATTNLAB_PREFILL_SDPA=cudnn): causal prefill through cuDNN's attention, K/V repeated
-        // to the query heads. It switches the process-wide SDPA backend flags around the call, so it is not
-        // meant for concurrent runs.
-        static const bool prefill_cudnn = [] {
-            const char* e = std::getenv("ATTNLAB_PREFILL_SDPA");
-            return e && std::string(e) == "cudnn";
-        }();
-        if (prefill_cudnn && causal && q.is_cuda() && tq > 1) {
-            auto& ctx = at::globalContext();
-            const bool flash = ctx.userEnabledFlashSDP(), eff = ctx.userEnabledMemEfficientSDP(),
-                       math = ctx.userEnabledMathSDP(), cudnn = ctx.userEnabledCuDNNSDP();
-            ctx.setSDPUseFlash(false);
-            ctx.setSDPUseMemEfficient(false);
-            ctx.setSDPUseMath(false);
-            ctx.setSDPUseCuDNN(true);
-            at::Tensor out;
-            try {
-                out = at::scaled_dot_product_attention(q.unsqueeze(0), k.repeat_interleave(group, 0).unsqueeze(0),
-                                                       v.repeat_interleave(group, 0).unsqueeze(0), {}, 0.0, true,
-                                                       params.scale);
-            } catch (...) {
-                out = at::Tensor();
-            }
-            ctx.setSDPUseFlash(flash);
-            ctx.setSDPUseMemEfficient(eff);
-            ctx.setSDPUseMath(math);
-            ctx.setSDPUseCuDNN(cudnn);
-            if (out.defined()) return out.squeeze(0);
-        }
-#endif
         at::Tensor out = at::scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, 0.0,
                                                           causal, params.scale, /*enable_gqa=*/true);
         return out.squeeze(0);
