@@ -116,6 +116,70 @@ __global__ void siluMulKernel(const T* gate, const T* up, T* out, int64_t n) {
     out[i] = fromF<T>(s * toF(up[i]));
 }
 
+// Prefill-sized rows (also any eager step): one warp per row, 16-byte loads, the row read twice
+// (statistics, then the normalised product; the second read hits L1/L2). hidden % 8 == 0.
+constexpr int kRowsWarps = 8;
+
+template <typename T>
+__global__ void __launch_bounds__(kRowsWarps * 32) rmsNormRowsKernel(const T* x, const T* w, T* out, int rows,
+                                                                    int hidden, float eps) {
+    pdlWait();
+    pdlLaunchDependents();
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * kRowsWarps + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    const T* xr = x + static_cast<int64_t>(row) * hidden;
+    T* orow = out + static_cast<int64_t>(row) * hidden;
+    float sum = 0.f;
+    for (int i = lane * 8; i < hidden; i += 256) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(xr + i);
+        const T* v = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            const float f = toF(v[j]);
+            sum += f * f;
+        }
+    }
+    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    const float inv = rsqrtf(sum / hidden + eps);
+    for (int i = lane * 8; i < hidden; i += 256) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(xr + i);
+        const uint4 wraw = *reinterpret_cast<const uint4*>(w + i);
+        const T* v = reinterpret_cast<const T*>(&raw);
+        const T* wv = reinterpret_cast<const T*>(&wraw);
+        uint4 o;
+        T* ov = reinterpret_cast<T*>(&o);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) ov[j] = fromF<T>(toF(wv[j]) * round<T>(toF(v[j]) * inv));
+        *reinterpret_cast<uint4*>(orow + i) = o;
+    }
+}
+
+// gu [rows, 2*inter] = [gate | up] per row (the stacked product's output); out [rows, inter].
+// 8 elements per thread; inter % 8 == 0.
+template <typename T>
+__global__ void siluMulRowsKernel(const T* gu, T* out, int64_t rows, int inter) {
+    pdlWait();
+    pdlLaunchDependents();
+    const int64_t e = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+    if (e >= rows * inter) return;
+    const int64_t r = e / inter;
+    const int c = static_cast<int>(e - r * inter);
+    const T* g = gu + r * 2 * inter + c;
+    const uint4 graw = *reinterpret_cast<const uint4*>(g);
+    const uint4 uraw = *reinterpret_cast<const uint4*>(g + inter);
+    const T* gv = reinterpret_cast<const T*>(&graw);
+    const T* uv = reinterpret_cast<const T*>(&uraw);
+    uint4 o;
+    T* ov = reinterpret_cast<T*>(&o);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        const float gf = toF(gv[j]);
+        ov[j] = fromF<T>(round<T>(gf / (1.f + expf(-gf))) * toF(uv[j]));
+    }
+    *reinterpret_cast<uint4*>(out + e) = o;
+}
+
 constexpr int kGemvWarps = 4;      // warps (rows) per block of the plain products
 constexpr int kGemvNormWarps = 8;  // with the norm prologue: more rows share one block's staged x
 constexpr int kGemvUnroll = 8;  // 16-byte loads in flight per lane and row
@@ -364,6 +428,37 @@ std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, vo
         err = launchPdl(siluMulKernel<__half>, dim3(blocks), dim3(threads), st, static_cast<const __half*>(gate),
                                                           static_cast<const __half*>(up), static_cast<__half*>(out), n);
     return launchError("fused silu*mul", err);
+}
+
+std::string fusedRmsNormRows(ElementType dtype, const void* x, const void* w, void* out, int rows, int hidden, float eps,
+                             void* stream) {
+    if (rows <= 0 || hidden <= 0 || hidden % 8 || !x || !w || !out) return "rmsnorm rows: bad arguments";
+    auto st = static_cast<cudaStream_t>(stream);
+    const dim3 grid((rows + kRowsWarps - 1) / kRowsWarps), block(kRowsWarps * 32);
+    cudaError_t err;
+    if (dtype == ElementType::kBFloat16)
+        err = launchPdl(rmsNormRowsKernel<__nv_bfloat16>, grid, block, st, static_cast<const __nv_bfloat16*>(x),
+                        static_cast<const __nv_bfloat16*>(w), static_cast<__nv_bfloat16*>(out), rows, hidden, eps);
+    else
+        err = launchPdl(rmsNormRowsKernel<__half>, grid, block, st, static_cast<const __half*>(x),
+                        static_cast<const __half*>(w), static_cast<__half*>(out), rows, hidden, eps);
+    return launchError("rmsnorm rows", err);
+}
+
+std::string fusedSiluMulRows(ElementType dtype, const void* gu, void* out, int64_t rows, int inter, void* stream) {
+    if (rows <= 0 || inter <= 0 || inter % 8 || !gu || !out) return "silu*mul rows: bad arguments";
+    auto st = static_cast<cudaStream_t>(stream);
+    const int threads = 256;
+    const int64_t vectors = rows * inter / 8;
+    const dim3 grid(static_cast<unsigned>((vectors + threads - 1) / threads)), block(threads);
+    cudaError_t err;
+    if (dtype == ElementType::kBFloat16)
+        err = launchPdl(siluMulRowsKernel<__nv_bfloat16>, grid, block, st, static_cast<const __nv_bfloat16*>(gu),
+                        static_cast<__nv_bfloat16*>(out), rows, inter);
+    else
+        err = launchPdl(siluMulRowsKernel<__half>, grid, block, st, static_cast<const __half*>(gu),
+                        static_cast<__half*>(out), rows, inter);
+    return launchError("silu*mul rows", err);
 }
 
 std::string fusedGemv(const GemvArgs& p) {

@@ -28,6 +28,15 @@ std::string fusedRopeKvWrite(ElementType dtype, const void* q, const void* k, co
 // out = to_dtype(float(to_dtype(silu(float(gate)))) * float(up)), n elements.
 std::string fusedSiluMul(ElementType dtype, const void* gate, const void* up, void* out, int64_t n, void* stream);
 
+// Many rows at once (prefill, eager steps): out = w * to_dtype(float(x) * rsqrt(mean(float(x)^2) + eps)),
+// x and out [rows, hidden] contiguous, hidden % 8 == 0, 16-byte aligned; one warp per row.
+std::string fusedRmsNormRows(ElementType dtype, const void* x, const void* w, void* out, int rows, int hidden, float eps,
+                             void* stream);
+
+// gu [rows, 2*inter] holding [gate | up] per row (the stacked gate/up product); out [rows, inter] =
+// to_dtype(float(to_dtype(silu(float(gate)))) * float(up)). inter % 8 == 0, 16-byte aligned.
+std::string fusedSiluMulRows(ElementType dtype, const void* gu, void* out, int64_t rows, int inter, void* stream);
+
 // Matrix-vector product of one token, y = W x (+ b), W row-major [rows, k], x [k], float
 // accumulation, one warp per output row reading W with 16-byte loads (decode is bound by the
 // weight bytes; cuBLAS' skinny GEMMs leave bandwidth unused at these shapes). k % 8 == 0,

@@ -61,6 +61,42 @@ void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out) {
     check(fusedSiluMul(typeOf(gate), gate.data_ptr(), up.data_ptr(), out.data_ptr(), gate.numel(), streamOf(gate)));
 }
 
+namespace {
+bool rowsKernelsEnabled() {
+    static const bool enabled = [] {
+        const char* env = std::getenv("ATTNLAB_ROWS_KERNELS");
+        return !(env && std::string(env) == "0");
+    }();
+    return enabled;
+}
+
+bool rowsKernelSuits(const at::Tensor& t) {
+    return rowsKernelsEnabled() && t.is_cuda() && t.is_contiguous() &&
+           (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf) &&
+           reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
+}
+}  // namespace
+
+at::Tensor rmsNormRows(const at::Tensor& x, const at::Tensor& w, double eps) {
+    const int64_t hidden = x.size(-1);
+    const int64_t rows = hidden > 0 ? x.numel() / hidden : 0;
+    if (rows <= 0 || hidden % 8 || rows >= (int64_t(1) << 31) || !rowsKernelSuits(x) || !rowsKernelSuits(w) ||
+        w.scalar_type() != x.scalar_type() || w.numel() != hidden)
+        return {};
+    at::Tensor out = at::empty_like(x);
+    check(fusedRmsNormRows(typeOf(x), x.data_ptr(), w.data_ptr(), out.data_ptr(), static_cast<int>(rows),
+                           static_cast<int>(hidden), static_cast<float>(eps), streamOf(x)));
+    return out;
+}
+
+at::Tensor siluMulRows(const at::Tensor& gu, int64_t inter) {
+    if (gu.dim() != 2 || gu.size(1) != 2 * inter || inter % 8 || inter >= (int64_t(1) << 31) || !rowsKernelSuits(gu))
+        return {};
+    at::Tensor out = at::empty({gu.size(0), inter}, gu.options());
+    check(fusedSiluMulRows(typeOf(gu), gu.data_ptr(), out.data_ptr(), gu.size(0), static_cast<int>(inter), streamOf(gu)));
+    return out;
+}
+
 at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul,
                        const at::Tensor& norm_w, double eps, at::Tensor* residual) {
     static const bool enabled = [] {

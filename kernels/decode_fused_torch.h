@@ -14,6 +14,13 @@ void ropeKvWrite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, 
                  at::Tensor& pos_cache);
 void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out);
 
+// RMSNorm(x) * w over rows (x [..., H]) through fusedRmsNormRows, or an undefined tensor when the
+// kernel does not suit (CPU, dtype, alignment, H % 8, ATTNLAB_ROWS_KERNELS=0): the caller then runs ATen.
+at::Tensor rmsNormRows(const at::Tensor& x, const at::Tensor& w, double eps);
+// SiLU(gate) * up from the stacked product gu [rows, 2*inter] through fusedSiluMulRows, or undefined
+// as above.
+at::Tensor siluMulRows(const at::Tensor& gu, int64_t inter);
+
 // One-token linear layer through fusedGemv: x [1, k] (or [k]), w [rows, k], bias [rows] or undefined.
 // silu_mul: w = [gate; up] stacked ([2n, k]) and the result is SiLU(gate) * up, [1, n]; else [1, rows].
 // norm_w (optional): the layer's input is RMSNorm(x) * norm_w (eps), computed inside the kernel.

@@ -186,6 +186,10 @@ int64_t Transformer::weightBytes() const {
 
 at::Tensor Transformer::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
     if (m_config.architecture == Architecture::Gpt2) return at::layer_norm(x, {x.size(-1)}, w, b, m_config.norm_eps);
+#if ATTNLAB_KERNELS_CUDA
+    // One pass on the GPU (ATen's sequence below makes six over float copies of x), same roundings.
+    if (at::Tensor out = kernels::rmsNormRows(x, w, m_config.norm_eps); out.defined()) return out;
+#endif
     // RMSNorm as transformers computes it: statistics in float32, weight applied in the model dtype.
     at::Tensor xf = x.to(at::kFloat);
     at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
@@ -236,6 +240,11 @@ at::Tensor Transformer::mlp(const Layer& L, const at::Tensor& x) const {
     // One product with the stacked [gate; up] weights.
     at::Tensor gu = at::linear(hs, L.w_gu, L.b_gu);
     const int64_t inter = m_config.intermediate_size;
+#if ATTNLAB_KERNELS_CUDA
+    if (m_config.activation == Activation::Silu && gu.dim() == 2) {
+        if (at::Tensor act = kernels::siluMulRows(gu, inter); act.defined()) return at::linear(act, L.w_down, L.b_down);
+    }
+#endif
     return at::linear(activation(gu.narrow(-1, 0, inter)) * gu.narrow(-1, inter, inter), L.w_down, L.b_down);
 }
 
