@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "kernels/decode_fused_torch.h"
@@ -20,7 +21,10 @@ void expectNearlyEqual(const at::Tensor& got, const at::Tensor& want, at::Scalar
     at::Tensor g = got.to(at::kFloat).cpu().flatten(), w = want.to(at::kFloat).cpu().flatten();
     const double equal = g.eq(w).to(at::kDouble).mean().item<double>();
     const double mantissa = dtype == at::kBFloat16 ? 128.0 : 1024.0;  // 2^(stored mantissa bits)
-    at::Tensor ulp = at::exp2(at::floor(at::log2(w.abs().clamp_min(1e-30)))) / mantissa;
+    // The spacing at the larger of the two magnitudes; fp16's subnormals are spaced 2^-24 apart.
+    const double smallest = dtype == at::kBFloat16 ? 1e-38 : std::ldexp(1.0, -24);
+    at::Tensor big = at::maximum(g.abs(), w.abs()).clamp_min(1e-30);
+    at::Tensor ulp = at::clamp_min(at::exp2(at::floor(at::log2(big))) / mantissa, smallest);
     const double worst = ((g - w).abs() / ulp).max().item<double>();
     EXPECT_GE(equal, 0.99) << what;
     EXPECT_LE(worst, 1.0 + 1e-6) << what;
