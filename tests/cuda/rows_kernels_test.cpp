@@ -27,7 +27,7 @@ void expectNearlyEqual(const at::Tensor& got, const at::Tensor& want, at::Scalar
     at::Tensor ulp = at::clamp_min(at::exp2(at::floor(at::log2(big))) / mantissa, smallest);
     const double worst = ((g - w).abs() / ulp).max().item<double>();
     EXPECT_GE(equal, 0.99) << what;
-    EXPECT_LE(worst, 1.0 + 1e-6) << what;
+    EXPECT_LE(worst, 2.0 + 1e-6) << what;
 }
 
 class RowsKernelTest : public ::testing::TestWithParam<std::tuple<int64_t, int64_t, at::ScalarType>> {};
