@@ -669,7 +669,7 @@ def memorize(model, seqs, weights, seed):
             total = total + w * torch.nn.functional.cross_entropy(logits[:-1].float(), ids[0, 1:])
         total.backward()
         opt.step()
-        loss_value = float(total)
+        loss_value = float(total.detach())
     model.eval()
     return loss_value
 
