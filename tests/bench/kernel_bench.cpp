@@ -76,6 +76,22 @@ void setBackend(const std::string& name) {
     ctx.setSDPUseCuDNN(name == "cudnn");
 }
 
+// A plan over the whole cache: every KV head of every sequence reads all `len` rows of k/v [batch, hkv, len, d].
+std::unique_ptr<attnlab::kernels::SparseDecodePlan> fullCachePlan(const at::Tensor& q3, const at::Tensor& k,
+                                                                  const at::Tensor& v, int64_t len, double scale,
+                                                                  attnlab::kernels::DecodeVariant variant) {
+    std::vector<at::Tensor> kr, vr;
+    for (int64_t b = 0; b < k.size(0); ++b)
+        for (int64_t h = 0; h < k.size(1); ++h) {
+            kr.push_back(k[b][h]);
+            vr.push_back(v[b][h]);
+        }
+    return std::make_unique<attnlab::kernels::SparseDecodePlan>(q3, kr, vr, std::vector<at::Tensor>{},
+                                                                std::vector<at::Tensor>{},
+                                                                std::vector<int>(kr.size(), int(len)), k.size(1), len,
+                                                                scale, variant);
+}
+
 void decodeSection(bool quick) {
     const int64_t hq = 32, hkv = 8, d = 128;
     const double scale = 1.0 / std::sqrt(double(d));
@@ -101,17 +117,7 @@ void decodeSection(bool quick) {
         for (int c = 0; c < copies; ++c) q3[c] = qs[c].squeeze(2).contiguous();
         auto fullPlans = [&](attnlab::kernels::DecodeVariant variant) {
             std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> plans;
-            for (int c = 0; c < copies; ++c) {
-                std::vector<at::Tensor> kr, vr;
-                for (int64_t b = 0; b < batch; ++b)
-                    for (int64_t h = 0; h < hkv; ++h) {
-                        kr.push_back(ks[c][b][h]);
-                        vr.push_back(vs[c][b][h]);
-                    }
-                plans.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
-                    q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
-                    std::vector<int>(kr.size(), int(len)), hkv, len, scale, variant));
-            }
+            for (int c = 0; c < copies; ++c) plans.push_back(fullCachePlan(q3[c], ks[c], vs[c], len, scale, variant));
             return plans;
         };
         auto plans = fullPlans(attnlab::kernels::DecodeVariant::kTensorCores);
@@ -351,15 +357,8 @@ void decodeWavesSection() {
             ks.push_back(at::randn({batch, hkv, len, d}, opts));
             vs.push_back(at::randn({batch, hkv, len, d}, opts));
             outs.push_back(at::empty({batch, hq, d}, opts));
-            std::vector<at::Tensor> kr, vr;
-            for (int64_t b = 0; b < batch; ++b)
-                for (int64_t h = 0; h < hkv; ++h) {
-                    kr.push_back(ks[c][b][h]);
-                    vr.push_back(vs[c][b][h]);
-                }
-            plans.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
-                q3[c], kr, vr, std::vector<at::Tensor>{}, std::vector<at::Tensor>{},
-                std::vector<int>(kr.size(), int(len)), hkv, len, scale));
+            plans.push_back(
+                fullCachePlan(q3[c], ks[c], vs[c], len, scale, attnlab::kernels::DecodeVariant::kTensorCores));
         }
         setBackend("math");
         at::Tensor want = at::scaled_dot_product_attention(qs[0], ks[0], vs[0], {}, 0.0, false, scale, true).squeeze(2);
