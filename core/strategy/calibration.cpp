@@ -17,6 +17,13 @@
 
 namespace attnlab {
 
+namespace {
+// Saved with every calibration; a file from another version is recomputed. 2: the duo probe's prompts follow
+// passkey spec_version 2 and its rows are counted from the prompt's last position.
+constexpr int kCalibrationVersion = 2;
+}  // namespace
+
+
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
@@ -127,7 +134,8 @@ Result<HeadScores> duoProbe(Model& model, const CalibrationOptions& o) {
         std::vector<int32_t> ids = task->prompt_ids;
         std::vector<int32_t> answer = model.tokenizer().encode(task->answer, false);
         ids.insert(ids.end(), answer.begin(), answer.end());
-        answer_rows = static_cast<int64_t>(answer.size());
+        // The rows that retrieve the answer: the prompt's last (it predicts the first answer token) and the answer's.
+        answer_rows = static_cast<int64_t>(answer.size()) + 1;
         Status s = model.prefillObserved(ids, obs);
         if (!s.isOk()) return Result<HeadScores>::fail("duo calibration: " + s.error());
     }
@@ -193,6 +201,9 @@ Result<HeadScores> loadCalibration(const std::string& model_dir, const std::stri
         s.scores = j.at("scores").get<std::vector<std::vector<double>>>();
         if (j.contains("secondary")) s.secondary = j.at("secondary").get<std::vector<std::vector<double>>>();
         if (s.kind != kind) return R::fail(*path + ": holds a '" + s.kind + "' calibration, not '" + kind + "'");
+        if (j.value("version", 1) != kCalibrationVersion)
+            return R::fail(*path + ": made by an older probe (version " + std::to_string(j.value("version", 1)) +
+                           ", now " + std::to_string(kCalibrationVersion) + ")");
         return s;
     } catch (const std::exception& e) {
         return R::fail(*path + ": damaged calibration file (" + std::string(e.what()) + "); delete it to recompute");
@@ -212,6 +223,7 @@ Status saveCalibration(const std::string& model_dir, const HeadScores& scores, c
     fs::create_directories(fs::path(*path).parent_path(), ec);
     if (ec) return Status::fail(*path + ": cannot create its folder (" + ec.message() + ")");
     Json j{{"kind", scores.kind},
+           {"version", kCalibrationVersion},
            {"model_dir", model_dir},
            {"created_unix_s", static_cast<int64_t>(std::time(nullptr))},
            {"scores", scores.scores},
@@ -238,7 +250,8 @@ Result<HeadScores> ensureCalibration(Model& model, const std::string& kind, cons
     const std::string dir = model.info().dir;
     Result<HeadScores> cached = loadCalibration(dir, kind);
     if (cached) return cached;
-    if (options.on_note) options.on_note("no " + kind + " calibration for this model yet: running it first");
+    if (options.on_note)
+        options.on_note("no usable " + kind + " calibration for this model (" + cached.error() + "): running it first");
     Result<HeadScores> fresh = runCalibration(model, kind, options);
     if (!fresh) return fresh;
     Status saved = saveCalibration(dir, *fresh, options);

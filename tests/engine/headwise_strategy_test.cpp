@@ -218,6 +218,17 @@ TEST(CalibrationTest, RunsStoresAndReloadsKeyedByContent) {
     auto path = calibrationPath(dir, "razor");
     ASSERT_TRUE(path.isOk());
     EXPECT_EQ(path->rfind(tmp.path(), 0), 0u);
+    // A file from an older probe (no version) is not used: ensureCalibration runs the probe again and says why.
+    std::ofstream(*path) << R"({"kind": "razor", "scores": [[0.5, 0.5], [0.5, 0.5]]})";
+    auto old = loadCalibration(dir, "razor");
+    ASSERT_FALSE(old.isOk());
+    EXPECT_NE(old.error().find("older probe"), std::string::npos) << old.error();
+    notes.clear();
+    auto redone = ensureCalibration(*f.model, "razor", options);
+    ASSERT_TRUE(redone.isOk()) << redone.error();
+    EXPECT_EQ(redone->scores, first->scores);
+    ASSERT_FALSE(notes.empty());
+    EXPECT_NE(notes[0].find("older probe"), std::string::npos) << notes[0];
     // A damaged file is reported with its path.
     std::ofstream(*path) << "{not json";
     auto damaged = loadCalibration(dir, "razor");
