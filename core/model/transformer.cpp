@@ -207,11 +207,17 @@ at::Tensor Transformer::activation(const at::Tensor& x) const {
     }
 }
 
+std::pair<at::Tensor, at::Tensor> ropeCosSin(const at::Tensor& positions, const at::Tensor& inv_freq,
+                                             at::ScalarType dtype) {
+    at::Tensor freqs = positions.to(inv_freq.device(), at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [n, D/2]
+    at::Tensor emb = at::cat({freqs, freqs}, -1);                                                       // [n, D]
+    return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
 Transformer::RopeTables Transformer::ropeTables(const at::Tensor& positions) const {
     if (m_config.architecture == Architecture::Gpt2) return {};
-    at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * m_inv_freq.unsqueeze(0);  // [T, D/2]
-    at::Tensor emb = at::cat({freqs, freqs}, -1);                                         // [T, D]
-    return {emb.cos().to(m_dtype), emb.sin().to(m_dtype)};
+    auto [cos, sin] = ropeCosSin(positions, m_inv_freq, m_dtype);
+    return {cos, sin};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> Transformer::projectQkv(const Layer& L, const at::Tensor& x,

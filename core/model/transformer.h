@@ -5,9 +5,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
-
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/io/safetensors.h"
@@ -104,6 +104,11 @@ private:
 
 // RoPE's half-split partner of x over the last dimension: cat(-x2, x1) (transformers' rotate_half).
 at::Tensor rotateHalf(const at::Tensor& x);
+// RoPE cos and sin [n, D] in `dtype` for angles positions[i] * inv_freq (positions [n] any integer or
+// float type, inv_freq [D / 2] float), computed in float32 as transformers does. x rotated by them is
+// x * cos + rotateHalf(x) * sin.
+std::pair<at::Tensor, at::Tensor> ropeCosSin(const at::Tensor& positions, const at::Tensor& inv_freq,
+                                             at::ScalarType dtype);
 
 // Inverse RoPE frequencies [head_dim/2] (float32), with linear / llama3 scaling applied as HF does.
 at::Tensor ropeInverseFrequencies(const RopeConfig& rope, int64_t head_dim);

@@ -38,8 +38,7 @@ void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, 
 void rotateKeys(at::Tensor& keys, const at::Tensor& delta, const at::Tensor& inv_freq) {
     if (keys.numel() == 0) return;
     // R(p + d) k_pre = R(d) R(p) k_pre: the same half-split rotation as the model's RoPE, by d.
-    at::Tensor angles = delta.to(inv_freq.device(), at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [n, D/2]
-    at::Tensor cos = at::cat({angles.cos(), angles.cos()}, -1), sin = at::cat({angles.sin(), angles.sin()}, -1);
+    auto [cos, sin] = ropeCosSin(delta, inv_freq, at::kFloat);
     at::Tensor k = keys.to(at::kFloat);
     keys.copy_(k * cos + rotateHalf(k) * sin);
 }
