@@ -26,6 +26,12 @@ void check(const std::string& err) {
     if (!err.empty()) throw std::runtime_error(err);
 }
 
+// An environment switch set to "0" turns a kernel path off (the ATen ops run instead).
+bool switchedOff(const char* name) {
+    const char* env = std::getenv(name);
+    return env && std::string(env) == "0";
+}
+
 }  // namespace
 
 void addRmsNorm(at::Tensor& x, const at::Tensor& delta, const at::Tensor& w, at::Tensor& out, double eps) {
@@ -62,16 +68,9 @@ void siluMul(const at::Tensor& gate, const at::Tensor& up, at::Tensor& out) {
 }
 
 namespace {
-bool rowsKernelsEnabled() {
-    static const bool enabled = [] {
-        const char* env = std::getenv("ATTNLAB_ROWS_KERNELS");
-        return !(env && std::string(env) == "0");
-    }();
-    return enabled;
-}
-
 bool rowsKernelSuits(const at::Tensor& t) {
-    return rowsKernelsEnabled() && t.is_cuda() && t.is_contiguous() &&
+    static const bool enabled = !switchedOff("ATTNLAB_ROWS_KERNELS");
+    return enabled && t.is_cuda() && t.is_contiguous() &&
            (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf) &&
            reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
 }
@@ -99,10 +98,7 @@ at::Tensor siluMulRows(const at::Tensor& gu, int64_t inter) {
 
 at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool silu_mul,
                        const at::Tensor& norm_w, double eps, at::Tensor* residual) {
-    static const bool enabled = [] {
-        const char* env = std::getenv("ATTNLAB_GEMV");
-        return !(env && std::string(env) == "0");
-    }();
+    static const bool enabled = !switchedOff("ATTNLAB_GEMV");
     if (residual && silu_mul) throw std::invalid_argument("linearToken: a residual add needs the plain product");
     const int64_t k = w.size(1);
     const int64_t rows = w.size(0);

@@ -23,7 +23,6 @@ namespace {
 constexpr int kCalibrationVersion = 2;
 }  // namespace
 
-
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
