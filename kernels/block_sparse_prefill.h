@@ -2,7 +2,8 @@
 // block mask allows (64x64 tiles; masks of 128-blocks are expanded by the caller), causal inside
 // diagonal tiles. For FlexPrefill/MInference-style patterns and sink + window. Grouped-query aware
 // (a query head reads K/V head h / (q_heads/kv_heads)), bf16/fp16, FlashAttention-2-style online
-// softmax on tensor cores (mma.sync). Host entry point over raw device pointers; no torch here.
+// softmax on tensor cores: Hopper's wgmma where the build and the GPU allow it (sm_90a, compute
+// capability 9.0), mma.sync otherwise. Host entry point over raw device pointers; no torch here.
 // The plain-ATen reference is kernels/block_sparse_prefill_ref.h; the ATen wrapper that builds the
 // tile lists from a boolean block mask is kernels/block_sparse_prefill_torch.h.
 #pragma once
@@ -15,6 +16,10 @@
 namespace attnlab::kernels {
 
 constexpr int kPrefillTile = 64;
+
+// kAuto: wgmma where it can run (ATTNLAB_PREFILL_WGMMA=0 turns it off), else mma.sync. kWgmma
+// fails with a message where it cannot run.
+enum class PrefillKernel { kAuto, kMma, kWgmma };
 
 struct BlockSparsePrefillParams {
     ElementType dtype = ElementType::kBFloat16;
@@ -33,6 +38,7 @@ struct BlockSparsePrefillParams {
     const int* tile_offsets = nullptr;
     const int* tile_indices = nullptr;
     void* stream = nullptr;
+    PrefillKernel kernel = PrefillKernel::kAuto;
 };
 
 std::string blockSparsePrefill(const BlockSparsePrefillParams& p);

@@ -34,7 +34,7 @@ TileLists buildTileLists(const at::Tensor& block_mask, int64_t block_size, int64
 }
 
 at::Tensor blockSparseAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const TileLists& tiles,
-                                bool causal, double scale) {
+                                bool causal, double scale, int kernel) {
     if (!q.is_cuda() || q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
         throw std::invalid_argument("block-sparse prefill: q, k, v must be CUDA [B, H, N, D] tensors");
     if (k.scalar_type() != q.scalar_type() || v.scalar_type() != q.scalar_type())
@@ -59,6 +59,7 @@ at::Tensor blockSparseAttention(const at::Tensor& q, const at::Tensor& k, const 
     p.tile_offsets = tiles.offsets.data_ptr<int>();
     p.tile_indices = tiles.indices.data_ptr<int>();
     p.stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
+    p.kernel = kernel == 1 ? PrefillKernel::kMma : kernel == 2 ? PrefillKernel::kWgmma : PrefillKernel::kAuto;
     const std::string err = blockSparsePrefill(p);
     if (!err.empty()) throw std::runtime_error(err);
     return out;

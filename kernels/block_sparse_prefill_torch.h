@@ -16,8 +16,9 @@ struct TileLists {
 TileLists buildTileLists(const at::Tensor& block_mask, int64_t block_size, int64_t batch, int64_t q_heads,
                          int64_t tokens, bool causal, const at::Device& device);
 
-// q [B, Hq, N, D], k/v [B, Hkv, N, D] (bf16/fp16, CUDA). Returns [B, Hq, N, D].
+// q [B, Hq, N, D], k/v [B, Hkv, N, D] (bf16/fp16, CUDA). Returns [B, Hq, N, D]. kernel: 0 auto,
+// 1 mma.sync, 2 wgmma (PrefillKernel in block_sparse_prefill.h; an int keeps that header out).
 at::Tensor blockSparseAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const TileLists& tiles,
-                                bool causal, double scale);
+                                bool causal, double scale, int kernel = 0);
 
 }  // namespace attnlab::kernels

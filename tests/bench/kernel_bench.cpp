@@ -279,6 +279,10 @@ void prefillSection(bool quick) {
                 row["speedup_vs_cudnn"] = cudnn_ms / ms;
                 row["efficiency"] = cudnn_ms / ms * density;
             }
+            // The mma.sync kernel on the same tiles (the default is wgmma where it runs).
+            const double mma_ms = timeEvents([&] { attnlab::kernels::blockSparseAttention(q, k, v, tiles, true, scale, 1); });
+            row["mma_ms"] = mma_ms;
+            row["mma_actual_tflops"] = actual_flops / (mma_ms * 1e-3) / 1e12;
             if (pat.name == "random_1.00")
                 row["max_abs_err_vs_cudnn"] = (out.to(at::kFloat) - dense_ref.to(at::kFloat)).abs().max().item<double>();
             emit(row);

@@ -1,9 +1,10 @@
-// The block-sparse prefill kernel against its plain-ATen reference (label `cuda`). Tolerance:
-// 2e-2 absolute for bf16 (the kernel rounds P to bf16 for the P.V product, as FlashAttention does),
-// 4e-3 for fp16.
+// The block-sparse prefill kernels (mma.sync, and wgmma on compute capability 9.0) against their
+// plain-ATen reference (label `cuda`). Tolerance: 2e-2 absolute for bf16 (the kernels round P to
+// bf16 for the P.V product, as FlashAttention does), 4e-3 for fp16.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
 
 #include <cmath>
 
@@ -51,15 +52,23 @@ TEST_P(BlockSparsePrefillTest, MatchesReference) {
     at::Tensor mask = makeMask(c);
     const double scale = 1.0 / std::sqrt(double(c.d));
     kernels::TileLists tiles = kernels::buildTileLists(mask, c.block, c.batch, c.hq, c.n, c.causal, q.device());
-    at::Tensor got = kernels::blockSparseAttention(q, k, v, tiles, c.causal, scale).to(at::kFloat).cpu();
     at::Tensor want = kernels::blockSparsePrefillReference(q, k, v, mask.to(at::kCUDA), c.block, c.causal, scale)
                           .to(at::kFloat)
                           .cpu();
-    const double err = (got - want).abs().max().item<double>();
-    std::cout << "RESULT block_sparse_prefill " << c.name << " tiles=" << tiles.computed_tiles << " max_abs_err=" << err
-              << "\n";
-    EXPECT_LE(err, c.fp16 ? 4e-3 : 2e-2);
-    EXPECT_FALSE(got.isnan().any().item<bool>());
+    const bool hopper = at::cuda::getCurrentDeviceProperties()->major == 9;
+    for (int kernel : {1, 2}) {
+        const char* name = kernel == 1 ? "mma" : "wgmma";
+        if (kernel == 2 && !hopper) {
+            EXPECT_THROW(kernels::blockSparseAttention(q, k, v, tiles, c.causal, scale, kernel), std::runtime_error);
+            continue;
+        }
+        at::Tensor got = kernels::blockSparseAttention(q, k, v, tiles, c.causal, scale, kernel).to(at::kFloat).cpu();
+        const double err = (got - want).abs().max().item<double>();
+        std::cout << "RESULT block_sparse_prefill " << name << " " << c.name << " tiles=" << tiles.computed_tiles
+                  << " max_abs_err=" << err << "\n";
+        EXPECT_LE(err, c.fp16 ? 4e-3 : 2e-2) << name;
+        EXPECT_FALSE(got.isnan().any().item<bool>()) << name;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(
