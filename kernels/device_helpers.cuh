@@ -68,6 +68,47 @@ __device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* sm
                  : "r"(addr));
 }
 
+// Hopper bulk copies (cp.async.bulk, plain sm_90) completing on a shared-memory mbarrier: the
+// copy engine moves whole rows, so no thread issues per-16-byte copies. mbarrierInit by one thread,
+// then fenceMbarrierInit and a block barrier before use; per phase one thread arrives with the
+// byte count it expects (arriveExpectTx), the copies complete it, and waiters spin on the phase's
+// parity.
+__device__ __forceinline__ uint32_t smemAddress(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbarrierInit(uint64_t* bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smemAddress(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void fenceMbarrierInit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void mbarrierArriveExpectTx(uint64_t* bar, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smemAddress(bar)), "r"(bytes) : "memory");
+#endif
+}
+__device__ __forceinline__ void mbarrierWait(uint64_t* bar, int parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile(
+        "{\n.reg .pred done;\nwait_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra wait_%=;\n}\n" ::"r"(smemAddress(bar)),
+        "r"(parity)
+        : "memory");
+#endif
+}
+// bytes: a multiple of 16; both addresses 16-byte aligned.
+__device__ __forceinline__ void bulkCopy(void* smem, const void* gmem, uint32_t bytes, uint64_t* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smemAddress(smem)),
+                 "l"(gmem), "r"(bytes), "r"(smemAddress(bar))
+                 : "memory");
+#endif
+}
+
 // The producer of the decode kernels: gathers tiles of kTileRows kept rows of one sequence's K and
 // V (and per-row score bias) into shared memory with cp.async. Rows row_begin + tile * kTileRows ..
 // are read through the index list when there is one (the next tile's row numbers are loaded one

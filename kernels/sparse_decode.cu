@@ -16,6 +16,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <cmath>
 
 namespace attnlab::kernels {
@@ -295,8 +297,8 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
 // m16n8k16 A operand (zero rows pad a smaller group); each warp takes 16 keys of a 64-key tile:
 // S = Q K^T in two n8 blocks, online softmax per row, then O += P V with P reused from the S
 // accumulators as the A operand and V fragments loaded transposed by ldmatrix. K/V tiles stream
-// through a 3-stage cp.async pipeline; rows are padded by 16 bytes so fragment loads hit distinct
-// banks.
+// through a 2- or 3-stage pipeline by cp.async or Hopper bulk copies (tcStages, bulkByDefault);
+// rows are padded by 16 bytes so fragment loads hit distinct banks.
 constexpr int kTcTile = 64;
 constexpr int kTcStages = 3;
 constexpr int kTcRows = 16;
@@ -311,7 +313,17 @@ __host__ __device__ constexpr size_t tcStageBytes() {
 }
 
 
-template <typename T, int D>
+// kBulk: K/V rows arrive by Hopper bulk copies (one 2*D-byte copy per row and matrix, thread i
+// copying row i % 64 of K or V) completing on one mbarrier per stage, instead of sixteen 16-byte
+// cp.async per thread; the per-row bias, when there is one, still comes by cp.async. Rows past the
+// head's end are not copied: their scores are masked and their V rows zeroed before use.
+// kStages_: pipeline depth (kTcStages for the cp.async kernel; the bulk kernel may run deeper).
+template <int D>
+__host__ __device__ constexpr size_t tcSmemBytes(int stages, bool bulk) {
+    return stages * tcStageBytes<D>() + (bulk ? stages * sizeof(uint64_t) : 0);
+}
+
+template <typename T, int D, bool kBulk, int kStages_>
 __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     constexpr int kRow = tcRowElems<D>();
     constexpr int kNb = D / 8;                                   // n8 blocks of the output
@@ -373,20 +385,60 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     };
 
     RowTileLoader<T, kTcTile, D, kRow, kThreads> loader{kb, vb, idx, bias, stride, row_begin, row_end, {}};
-    loader.loadRows(0);
+    uint64_t* bars = reinterpret_cast<uint64_t*>(smem + kStages_ * tcStageBytes<D>());
+    const int brow = threadIdx.x % kTcTile;  // bulk: this thread's row of the tile ...
+    const bool bv = threadIdx.x >= kTcTile;  // ... of V (else of K)
+    auto bulkRow = [&](int tile) {          // its storage row, or -1 past the head's end
+        const int i = row_begin + tile * kTcTile + brow;
+        return i < row_end ? (idx ? __ldg(idx + i) : i) : -1;
+    };
+    int bnext = -1;
+    if constexpr (kBulk) {
+        if (threadIdx.x == 0) {
+            for (int st = 0; st < kStages_; ++st) mbarrierInit(&bars[st], 1);
+            fenceMbarrierInit();
+        }
+        __syncthreads();
+        bnext = bulkRow(0);
+    } else {
+        loader.loadRows(0);
+    }
     auto issue = [&](int tile) {
-        if (tile < tiles)
-            loader.issue(tile, stageK(tile % kTcStages), stageV(tile % kTcStages), stageBias(tile % kTcStages));
+        if constexpr (kBulk) {
+            if (tile < tiles) {
+                const int st = tile % kStages_;
+                if (threadIdx.x == 0) {
+                    const int valid = min(kTcTile, row_end - (row_begin + tile * kTcTile));
+                    mbarrierArriveExpectTx(&bars[st], static_cast<uint32_t>(2 * valid * D * sizeof(T)));
+                }
+                if (bnext >= 0)
+                    bulkCopy((bv ? stageV(st) : stageK(st)) + brow * kRow, (bv ? vb : kb) + int64_t(bnext) * stride,
+                             D * sizeof(T), &bars[st]);
+                if (bias && !bv) cpAsync4(stageBias(st) + brow, bias + max(bnext, 0), bnext >= 0);
+                bnext = bulkRow(tile + 1);
+            }
+        } else if (tile < tiles) {
+            loader.issue(tile, stageK(tile % kStages_), stageV(tile % kStages_), stageBias(tile % kStages_));
+        }
         cpAsyncCommit();
     };
 #pragma unroll
-    for (int t = 0; t < kTcStages - 1; ++t) issue(t);
+    for (int t = 0; t < kStages_ - 1; ++t) issue(t);
 
     for (int t = 0; t < tiles; ++t) {
-        issue(t + kTcStages - 1);
-        cpAsyncWait<kTcStages - 1>();
+        issue(t + kStages_ - 1);
+        const int st = t % kStages_;
+        if constexpr (kBulk) mbarrierWait(&bars[st], (t / kStages_) & 1);
+        cpAsyncWait<kStages_ - 1>();
+        if constexpr (kBulk) {
+            const int valid = row_end - (row_begin + t * kTcTile);
+            if (valid < kTcTile) {  // the last tile: zero the V rows no copy wrote (P is 0 there, V must be finite)
+                for (int e = threadIdx.x; e < (kTcTile - valid) * (D / 8); e += kThreads)
+                    *reinterpret_cast<uint4*>(stageV(st) + (valid + e / (D / 8)) * kRow + (e % (D / 8)) * 8) =
+                        make_uint4(0, 0, 0, 0);
+            }
+        }
         __syncthreads();
-        const int st = t % kTcStages;
         const T* ks = stageK(st);
         const T* vs = stageV(st);
         const float* bs = stageBias(st);
@@ -505,15 +557,18 @@ __global__ void __launch_bounds__(D) combineSplitsKernel(Args a) {
     const int64_t row = blockIdx.x;
     const int d = threadIdx.x;
     const float* lse = a.ws_lse + row * a.splits;
+    const float* part = a.ws_out + row * a.splits * D + d;
     float mx = -INFINITY;
+#pragma unroll 8
     for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, lse[s]);
     float o = 0.f;
     if (mx != -INFINITY) {
         float lsum = 0.f, osum = 0.f;
+#pragma unroll 8  // independent loads in flight: a long split list is otherwise one latency per split
         for (int s = 0; s < a.splits; ++s) {
             const float w = exp2f(lse[s] - mx);
             lsum += w;
-            osum += w * a.ws_out[(row * a.splits + s) * D + d];
+            osum += w * part[s * D];
         }
         o = osum / lsum;
     }
@@ -562,12 +617,55 @@ struct Choice {
     int tile = 32;
 };
 
-const void* tcKernel(ElementType dtype, int head_dim) {
+template <bool kBulk, int kStages_>
+const void* tcKernelFor(ElementType dtype, int head_dim) {
     if (dtype == ElementType::kBFloat16)
-        return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 64>)
-                              : reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 128>);
-    return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__half, 64>)
-                          : reinterpret_cast<const void*>(&tcDecodeKernel<__half, 128>);
+        return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 64, kBulk, kStages_>)
+                              : reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 128, kBulk, kStages_>);
+    return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__half, 64, kBulk, kStages_>)
+                          : reinterpret_cast<const void*>(&tcDecodeKernel<__half, 128, kBulk, kStages_>);
+}
+
+const void* tcKernel(ElementType dtype, int head_dim, bool bulk, int stages) {
+    if (stages == 2) return bulk ? tcKernelFor<true, 2>(dtype, head_dim) : tcKernelFor<false, 2>(dtype, head_dim);
+    return bulk ? tcKernelFor<true, kTcStages>(dtype, head_dim) : tcKernelFor<false, kTcStages>(dtype, head_dim);
+}
+
+// K/V bytes one call reads (K and V, 2 bytes an element).
+double readBytes(const SparseDecodeParams& p) {
+    const double rows = p.total_length > 0 ? double(p.total_length) : double(p.max_length) * p.batch * p.kv_heads;
+    return rows * p.head_dim * 2.0 * 2.0;
+}
+
+// The default tensor-core kernel takes its rows by bulk copies on compute capability 9.0 once a call
+// reads at least 256 MB (ATTNLAB_DECODE_BULK=0: never), by cp.async below: measured in
+// tests/bench/results/kernel_bench-2026-11-28.md (session 5), bulk is 2-4 % faster on large reads
+// and level or slower on small ones (the engine's 1B decode: 1.042 vs 1.021 ms/token).
+bool bulkByDefault(const SparseDecodeParams& p) {
+    static const bool hopper = [] {
+        const char* env = std::getenv("ATTNLAB_DECODE_BULK");
+        if (env && std::strcmp(env, "0") == 0) return false;
+        int dev = 0, major = 0, minor = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess) return false;
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+        return major == 9 && minor == 0;
+    }();
+    return hopper && readBytes(p) >= 256e6;
+}
+
+// Pipeline depth of the tensor-core kernels: 2 stages (three CTAs per SM at D = 128) once a call
+// reads at least 512 MB of K/V, where more resident CTAs pay; 3 (two per SM) below, where each CTA
+// has few tiles and a deeper pipeline hides more of their latency. ATTNLAB_DECODE_STAGES=2 or 3
+// forces one.
+int tcStages(const SparseDecodeParams& p) {
+    static const int forced = [] {
+        const char* env = std::getenv("ATTNLAB_DECODE_STAGES");
+        const int v = env ? std::atoi(env) : 0;
+        return v == 2 || v == 3 ? v : 0;
+    }();
+    if (forced) return forced;
+    return readBytes(p) >= 512e6 ? 2 : kTcStages;
 }
 
 Choice choose(const SparseDecodeParams& p) {
@@ -579,9 +677,12 @@ Choice choose(const SparseDecodeParams& p) {
         c.smem = p.head_dim == 64 ? kStages * stageBytes<64>() : kStages * stageBytes<128>();
         c.tile = p.head_dim == 64 ? tileRows<64>() : tileRows<128>();
     } else {
+        const bool bulk = p.variant == DecodeVariant::kTensorCoresBulk ||
+                          (p.variant == DecodeVariant::kTensorCores && bulkByDefault(p));
+        const int stages = tcStages(p);
         c.heads_per_cta = kTcRows;
-        c.kernel = tcKernel(p.dtype, p.head_dim);
-        c.smem = p.head_dim == 64 ? kTcStages * tcStageBytes<64>() : kTcStages * tcStageBytes<128>();
+        c.kernel = tcKernel(p.dtype, p.head_dim, bulk, stages);
+        c.smem = p.head_dim == 64 ? tcSmemBytes<64>(stages, bulk) : tcSmemBytes<128>(stages, bulk);
         c.tile = kTcTile;
     }
     return c;

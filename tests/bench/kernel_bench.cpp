@@ -154,6 +154,13 @@ void decodeSection(bool quick) {
             row["attnlab_fma_us"] = us;
             row["attnlab_fma_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
         }
+        // The tensor-core kernel with rows by cp.async (the default uses bulk copies on Hopper).
+        {
+            auto cpa = fullPlans(attnlab::kernels::DecodeVariant::kTensorCoresCpAsync);
+            const double us = timeGraph([&](int i) { cpa[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
+            row["attnlab_cpasync_us"] = us;
+            row["attnlab_cpasync_tbs"] = kv_bytes / (us * 1e-6) / 1e12;
+        }
         // Ours again (A/B/A): clock drift shows as a difference between the two.
         row["attnlab_us_again"] =
             timeGraph([&](int i) { plans[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
@@ -162,7 +169,8 @@ void decodeSection(bool quick) {
         // Kept subsets: ragged lengths (a quarter of the context on average, varying by head) and
         // index lists (a random quarter of the rows, sorted), against kept bytes / copy bandwidth.
         if (batch <= 4) {
-            for (const std::string mode : {"ragged", "indices"}) {
+            for (const std::string mode : {"ragged", "indices"})
+            for (const bool cpasync : {false, true}) {
                 std::vector<std::unique_ptr<attnlab::kernels::SparseDecodePlan>> sub;
                 double kept_rows = 0;
                 for (int c = 0; c < copies; ++c) {
@@ -181,11 +189,12 @@ void decodeSection(bool quick) {
                             if (c == 0) kept_rows += double(n);
                         }
                     sub.push_back(std::make_unique<attnlab::kernels::SparseDecodePlan>(
-                        q3[c], kr, vr, idx, std::vector<at::Tensor>{}, lens, hkv, len, scale));
+                        q3[c], kr, vr, idx, std::vector<at::Tensor>{}, lens, hkv, len, scale,
+                        cpasync ? attnlab::kernels::DecodeVariant::kTensorCoresCpAsync : attnlab::kernels::DecodeVariant::kTensorCores));
                 }
                 const double kept_bytes = kept_rows * d * 2 * 2;
                 const double us = timeGraph([&](int i) { sub[i % copies]->run(q3[i % copies], outs[i % copies]); }, calls);
-                emit({{"section", "decode_kept"}, {"mode", mode}, {"batch", batch}, {"context", len},
+                emit({{"section", "decode_kept"}, {"mode", mode}, {"cpasync", cpasync}, {"batch", batch}, {"context", len},
                       {"kept_bytes", kept_bytes}, {"kept_share", kept_rows / double(batch * hkv * len)}, {"attnlab_us", us},
                       {"tbs", kept_bytes / (us * 1e-6) / 1e12},
                       {"ratio_to_floor", us * 1e-6 / (kept_bytes / kCopyBandwidth)}});

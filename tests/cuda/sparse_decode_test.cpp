@@ -22,6 +22,15 @@ struct Case {
     const char* name;
 };
 
+const char* variantName(kernels::DecodeVariant v) {
+    switch (v) {
+        case kernels::DecodeVariant::kTensorCores: return "tc";
+        case kernels::DecodeVariant::kCudaCores: return "fma";
+        case kernels::DecodeVariant::kTensorCoresBulk: return "bulk";
+        default: return "cpasync";
+    }
+}
+
 class SparseDecodeKernelTest : public ::testing::TestWithParam<std::tuple<Case, kernels::DecodeVariant>> {};
 
 TEST_P(SparseDecodeKernelTest, MatchesReference) {
@@ -54,8 +63,7 @@ TEST_P(SparseDecodeKernelTest, MatchesReference) {
     at::Tensor want = kernels::sparseDecodeReference(q, ks, vs, idx, bias, c.kv_heads, scale).to(at::kFloat).cpu();
     const double tol = c.fp16 ? 4e-3 : 2e-2;
     const double err = (got - want).abs().max().item<double>();
-    std::cout << "RESULT sparse_decode " << c.name
-              << (variant == kernels::DecodeVariant::kTensorCores ? " tensor_cores" : " cuda_cores") << " max_abs_err=" << err << "\n";
+    std::cout << "RESULT sparse_decode " << c.name << " " << variantName(variant) << " max_abs_err=" << err << "\n";
     EXPECT_LE(err, tol);
     EXPECT_FALSE(got.isnan().any().item<bool>());
     // The empty head's query heads are zero.
@@ -73,10 +81,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 64, 4, 128, false, true, true, 2049, "gqa16_fp16_bias"},
                       Case{2, 16, 4, 64, true, false, true, 17, "fp16_short"},
                       Case{1, 40, 2, 128, false, false, false, 3001, "gqa20_two_subgroups"}),
-                       ::testing::Values(kernels::DecodeVariant::kTensorCores, kernels::DecodeVariant::kCudaCores)),
+                       ::testing::Values(kernels::DecodeVariant::kTensorCores, kernels::DecodeVariant::kCudaCores,
+                                         kernels::DecodeVariant::kTensorCoresBulk,
+                                         kernels::DecodeVariant::kTensorCoresCpAsync)),
     [](const ::testing::TestParamInfo<std::tuple<Case, kernels::DecodeVariant>>& info) {
-        return std::string(std::get<0>(info.param).name) +
-               (std::get<1>(info.param) == kernels::DecodeVariant::kTensorCores ? "_tc" : "_fma");
+        return std::string(std::get<0>(info.param).name) + "_" + variantName(std::get<1>(info.param));
     });
 
 TEST(SparseDecodeKernel, ForcedSplitCountsAgree) {
@@ -91,7 +100,8 @@ TEST(SparseDecodeKernel, ForcedSplitCountsAgree) {
     at::Tensor kp = at::tensor(ptr_k, at::kLong).to(at::kCUDA), vp = at::tensor(ptr_v, at::kLong).to(at::kCUDA);
     at::Tensor lens = at::tensor({int(rows), int(rows - 333)}, at::kInt).to(at::kCUDA);
     std::vector<at::Tensor> outs;
-    for (auto variant : {kernels::DecodeVariant::kTensorCores, kernels::DecodeVariant::kCudaCores})
+    for (auto variant : {kernels::DecodeVariant::kTensorCores, kernels::DecodeVariant::kCudaCores,
+                         kernels::DecodeVariant::kTensorCoresBulk, kernels::DecodeVariant::kTensorCoresCpAsync})
     for (int splits : {1, 3, 64}) {
         kernels::SparseDecodeParams p;
         p.batch = 1;
