@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+
+#include <algorithm>
 
 #include <cmath>
 
@@ -137,6 +140,52 @@ TEST(SparseDecodeKernel, RejectsBadParameters) {
     p.q_heads = 8;
     p.head_dim = 96;
     EXPECT_NE(kernels::sparseDecodeAttention(p).find("head_dim"), std::string::npos);
+}
+
+TEST(SparseDecodeKernel, RowsPastTheLengthAreIgnored) {
+    // Sequences in one [seqs, capacity, D] buffer (as a KV cache lays them out), shorter than the
+    // capacity, with NaN in every row past a sequence's length: bulk row copies (which leave those
+    // rows of the last tile unwritten) and cp.async (which zero-fills them) must both ignore them.
+    if (at::cuda::getCurrentDeviceProperties()->major != 9) GTEST_SKIP() << "bulk row copies need compute capability 9.0";
+    at::manual_seed(23);
+    for (const int64_t d : {64, 128})
+        for (const bool fp16 : {false, true})
+            for (const bool with_bias : {false, true}) {
+                const int64_t batch = 2, hkv = 4, hq = 16, cap = 700;
+                const auto opts = at::TensorOptions().device(at::kCUDA).dtype(fp16 ? at::kHalf : at::kBFloat16);
+                const double scale = 1.0 / std::sqrt(double(d));
+                at::Tensor q = at::randn({batch, hq, d}, opts);
+                at::Tensor kc = at::randn({batch * hkv, cap, d}, opts), vc = at::randn({batch * hkv, cap, d}, opts);
+                std::vector<int> lengths;
+                std::vector<at::Tensor> kf, vf, kn, vn, bias, bias_n;
+                for (int64_t s = 0; s < batch * hkv; ++s) {
+                    const int64_t len = s == 1 ? 0 : s == 2 ? 1 : (s * 131 + 77) % (cap - 10) + 3;  // odd, ragged, one empty
+                    lengths.push_back(int(len));
+                    kc[s].narrow(0, len, cap - len).fill_(NAN);
+                    vc[s].narrow(0, len, cap - len).fill_(NAN);
+                    kf.push_back(kc[s]);
+                    vf.push_back(vc[s]);
+                    kn.push_back(kc[s].narrow(0, 0, len));
+                    vn.push_back(vc[s].narrow(0, 0, len));
+                    if (with_bias) {
+                        bias.push_back(at::randn({cap}, opts.dtype(at::kFloat)));
+                        bias_n.push_back(bias.back().narrow(0, 0, std::max<int64_t>(len, 1)));
+                    }
+                }
+                const int64_t max_len = *std::max_element(lengths.begin(), lengths.end());
+                at::Tensor want = kernels::sparseDecodeReference(q, kn, vn, {}, bias_n, hkv, scale).to(at::kFloat).cpu();
+                for (auto variant : {kernels::DecodeVariant::kTensorCoresBulk, kernels::DecodeVariant::kTensorCoresCpAsync}) {
+                    kernels::SparseDecodePlan plan(q, kf, vf, {}, bias, lengths, hkv, max_len, scale, variant);
+                    at::Tensor out = at::empty_like(q);
+                    plan.run(q, out);
+                    at::Tensor got = out.to(at::kFloat).cpu();
+                    const double err = (got - want).abs().max().item<double>();
+                    std::cout << "RESULT sparse_decode past_length d=" << d << (fp16 ? " fp16" : " bf16")
+                              << (with_bias ? " bias " : " ") << variantName(variant) << " max_abs_err=" << err << "\n";
+                    EXPECT_FALSE(got.isnan().any().item<bool>()) << variantName(variant);
+                    EXPECT_LE(err, fp16 ? 4e-3 : 2e-2) << variantName(variant);
+                }
+            }
 }
 
 }  // namespace
