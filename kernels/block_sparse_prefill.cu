@@ -398,11 +398,7 @@ __global__ void wgmmaProbeKernel(int* built) {
 // capability 9.0: asked once per process (a one-int probe kernel says which code the GPU runs).
 bool wgmmaRunnable() {
     static const bool runnable = [] {
-        int dev = 0, major = 0, minor = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess) return false;
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-        if (major != 9 || minor != 0) return false;
+        if (!computeCapability90()) return false;
         int* flag = nullptr;
         if (cudaMalloc(&flag, sizeof(int)) != cudaSuccess) return false;
         int built = 0;

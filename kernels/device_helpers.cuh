@@ -153,6 +153,18 @@ struct RowTileLoader {
     }
 };
 
+// Whether the current device is compute capability 9.0 (Hopper: wgmma, bulk copies); asked once.
+inline bool computeCapability90() {
+    static const bool yes = [] {
+        int dev = 0, major = 0, minor = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess) return false;
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+        return major == 9 && minor == 0;
+    }();
+    return yes;
+}
+
 // Lifts a kernel's dynamic shared memory cap (needed above 48 KB), once per kernel. Host side.
 inline void allowDynamicSmem(const void* kernel, size_t bytes) {
     static std::mutex mutex;

@@ -317,7 +317,7 @@ __host__ __device__ constexpr size_t tcStageBytes() {
 // copying row i % 64 of K or V) completing on one mbarrier per stage, instead of sixteen 16-byte
 // cp.async per thread; the per-row bias, when there is one, still comes by cp.async. Rows past the
 // head's end are not copied: their scores are masked and their V rows zeroed before use.
-// kStages_: pipeline depth (kTcStages for the cp.async kernel; the bulk kernel may run deeper).
+// kStages_: pipeline depth, 2 or 3 (tcStages).
 template <int D>
 __host__ __device__ constexpr size_t tcSmemBytes(int stages, bool bulk) {
     return stages * tcStageBytes<D>() + (bulk ? stages * sizeof(uint64_t) : 0);
@@ -642,16 +642,11 @@ double readBytes(const SparseDecodeParams& p) {
 // tests/bench/results/kernel_bench-2026-11-28.md (session 5), bulk is 2-4 % faster on large reads
 // and level or slower on small ones (the engine's 1B decode: 1.042 vs 1.021 ms/token).
 bool bulkByDefault(const SparseDecodeParams& p) {
-    static const bool hopper = [] {
+    static const bool enabled = [] {
         const char* env = std::getenv("ATTNLAB_DECODE_BULK");
-        if (env && std::strcmp(env, "0") == 0) return false;
-        int dev = 0, major = 0, minor = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess) return false;
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-        return major == 9 && minor == 0;
+        return !(env && std::strcmp(env, "0") == 0) && computeCapability90();
     }();
-    return hopper && readBytes(p) >= 256e6;
+    return enabled && readBytes(p) >= 256e6;
 }
 
 // Pipeline depth of the tensor-core kernels: 2 stages (three CTAs per SM at D = 128) once a call
@@ -776,6 +771,8 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     const size_t need = sparseDecodeWorkspaceBytes(p);
     if (need > 0 && (!p.workspace || p.workspace_bytes < need)) return "sparse decode: workspace too small";
 
+    if (p.variant == DecodeVariant::kTensorCoresBulk && !computeCapability90())
+        return "sparse decode: bulk row copies need a compute capability 9.0 GPU";
     const int group = p.q_heads / p.kv_heads;
     const Choice choice = choose(p);
     const int gm = choice.heads_per_cta;
