@@ -40,23 +40,29 @@ struct StrategyPanel::Entry {
     std::vector<std::function<std::string()>> readers;
     std::vector<std::function<bool(const std::string&)>> writers;
 
-    std::string spec() const {
-        // Switches only when on, as canonical specs write them.
+    // The editors' values, every parameter written out.
+    std::string editorText() const {
         std::string s = info.name;
         char sep = ':';
         for (size_t i = 0; i < info.params.size(); ++i) {
-            const std::string v = readers[i]();
-            if (info.params[i].type == ParamType::Bool && v == "false") continue;
-            s += sep + info.params[i].name + "=" + v;
+            s += sep + info.params[i].name + "=" + readers[i]();
             sep = ',';
         }
         return s;
     }
+    Result<ParamValues> bound() const {
+        auto parsed = parseStrategySpec(editorText());
+        if (!parsed) return Result<ParamValues>::fail(parsed.error());
+        return bindParams(info.name, info.params, *parsed);
+    }
+    // The canonical spec (the text runs and sessions record), or the editors' text while it is invalid.
+    std::string spec() const {
+        auto b = bound();
+        return b ? b->canonical(info.name) : editorText();
+    }
     std::string validate() const {
-        auto parsed = parseStrategySpec(spec());
-        if (!parsed) return parsed.error();
-        auto bound = bindParams(info.name, info.params, *parsed);
-        return bound ? std::string() : bound.error();
+        auto b = bound();
+        return b ? std::string() : b.error();
     }
 };
 

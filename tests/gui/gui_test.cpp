@@ -162,7 +162,7 @@ TEST(StrategyPanel, EditorsFromTheSchemaMakeSpecs) {
     std::string error;
     ASSERT_TRUE(panel.applySpecs({"toy:exact=true,ratio=0.25", "streaming:budget=64"}, &error)) << error;
     EXPECT_EQ(panel.checkedSpecs(),
-              (std::vector<std::string>{"streaming:budget=64,sink=4", "toy:ratio=0.25,exact=true"}));
+              (std::vector<std::string>{"streaming:budget=64,sink=4", "toy:exact=true,ratio=0.25"}));
 
     // Typing a bad budget is caught before a run.
     auto* budget = panel.findChild<QLineEdit*>(QStringLiteral("streaming_budget"));
