@@ -98,6 +98,9 @@ public:
         Status s = ctx.is_prefill ? m_strategy.afterPrefillLayer(ctx) : m_strategy.afterDecodeLayer(ctx);
         if (!s.isOk()) throw Error("strategy failed at layer " + std::to_string(layer) + ": " + s.error());
     }
+    at::Tensor prefillBlockMask(int64_t layer, int64_t tokens) override {
+        return step < 0 ? m_strategy.prefillBlockMask(layer, tokens) : at::Tensor();
+    }
 
     int64_t step = -1;
     int64_t reserve_after_keep = 0;
@@ -359,7 +362,10 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
         if (hooks.on_progress) hooks.on_progress({"prefill", 0, prompt_len, 0});
         auto start = Clock::now();
         at::Tensor ids, row;
-        if (const PrefillSnapshot* snap = hooks.reuse_prefill) {
+        // A strategy that makes the prefill itself sparse cannot start from the shared dense one.
+        const bool sparse_prefill = hooks.strategy && prompt_len > 1 && hooks.strategy->prefillBlockMask(0, prompt_len).defined();
+        const PrefillSnapshot* reuse = sparse_prefill ? nullptr : hooks.reuse_prefill;
+        if (const PrefillSnapshot* snap = reuse) {
             // The shared prefill's cache, then this strategy's cache stages on the recorded queries.
             ids = snap->ids;
             cache = snap->cache.clone();
@@ -378,7 +384,7 @@ Result<GenerationResult> Model::generate(const std::vector<int32_t>& prompt_ids,
             for (int64_t l = 0; l < cache.layers(); ++l) cache.layer(l).reserve(max_total);
             strategy_hook->reserve_after_keep = 0;
         }
-        result.prefill_ms = hooks.reuse_prefill ? hooks.reuse_prefill->prefill_ms + msSince(start) : msSince(start);
+        result.prefill_ms = reuse ? reuse->prefill_ms + msSince(start) : msSince(start);
         capture.setActive(false);
         if (hooks.on_progress)
             hooks.on_progress({"prefill", prompt_len, prompt_len, prompt_len / std::max(result.prefill_ms, 1e-9) * 1e3});

@@ -89,6 +89,7 @@ struct GenerationHooks {
     // Start from this full-attention prefill of the same prompt instead of computing it again: the
     // cache stages see the queries the prefill recorded, so the result equals a fresh generate()
     // (cache strategies only change the cache after each layer's attention). Captures are ignored.
+    // A strategy with a sparse prefill (Strategy::prefillBlockMask) computes its own prefill instead.
     const PrefillSnapshot* reuse_prefill = nullptr;
 };
 

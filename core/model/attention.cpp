@@ -7,8 +7,11 @@
 #include <unordered_map>
 
 #include "core/util/torch_compat.h"
+#include "core/util/result.h"
+#include "kernels/block_sparse_prefill_ref.h"
 #include "kernels/sparse_decode_ref.h"
 #if ATTNLAB_KERNELS_CUDA
+#include "kernels/block_sparse_prefill_torch.h"
 #include "kernels/sparse_decode_torch.h"
 #endif
 
@@ -44,10 +47,58 @@ void notifyObserver(const at::Tensor& q, const at::Tensor& q_positions, const La
         at::Tensor scores = at::matmul(q[head].to(at::kFloat), k.transpose(0, 1)).mul_(params.scale);
         if (at::Tensor bias = kv.headBias(kv_head); bias.defined()) scores.add_(bias);
         at::Tensor mask = visibilityMask(q_positions, kpos, params.sliding_window);
+        if (params.block_mask.defined())  // a prefill from 0: queries and keys are tokens 0..T-1
+            mask = mask.logical_and(kernels::expandBlockMask(params.block_mask.narrow(0, head, 1).unsqueeze(0),
+                                                             kPrefillBlock, q.size(1), false)
+                                        .to(mask.device())[0][0]);
         scores.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
-        at::Tensor probs = at::softmax(scores, -1).to(at::kCPU);
+        at::Tensor probs = at::softmax(scores, -1).nan_to_num(0.0).to(at::kCPU);
         obs->onProbabilities(params.layer, head, probs, q_positions.to(at::kCPU), kpos.to(at::kCPU));
     }
+}
+
+// A block mask applies to a prefill from position 0 into a cache that held nothing before, with no
+// sliding window; its shape must be [Hq, nb, nb].
+void checkBlockMask(const at::Tensor& q, const at::Tensor& q_positions, const LayerKv& kv, const AttentionParams& params) {
+    const int64_t tq = q.size(1), nb = (tq + kPrefillBlock - 1) / kPrefillBlock;
+    const bool from_zero = params.queries_from_zero >= 0 ? params.queries_from_zero == 1 : positionsFromZero(q_positions);
+    if (!kv.isDense() || kv.maxLength() != tq || !from_zero)
+        throw Error("layer " + std::to_string(params.layer) +
+                    ": a prefill block mask needs a prefill from position 0 into an empty cache");
+    if (params.sliding_window > 0)
+        throw Error("layer " + std::to_string(params.layer) + ": a prefill block mask does not combine with the model's "
+                    "sliding window");
+    const at::Tensor& m = params.block_mask;
+    if (m.dim() != 3 || m.size(0) != q.size(0) || m.size(1) != nb || m.size(2) != nb || m.scalar_type() != at::kBool)
+        throw Error("layer " + std::to_string(params.layer) + ": the prefill block mask must be bool [" +
+                    std::to_string(q.size(0)) + ", " + std::to_string(nb) + ", " + std::to_string(nb) + "]");
+}
+
+// Exact math of a block-masked prefill (the kernel's semantics, kernels/block_sparse_prefill_ref.h)
+// in blocks of kQueryBlock query rows, so the transient scores stay [Hq, kQueryBlock, T]. Rows that
+// see no key give zeros.
+at::Tensor blockMaskedAttention(const at::Tensor& q, const LayerKv& kv, const AttentionParams& params) {
+    static_assert(kQueryBlock % kPrefillBlock == 0, "query blocks hold whole prefill blocks");
+    const int64_t hq = q.size(0), tq = q.size(1), d = q.size(2), hkv = kv.kvHeads(), group = hq / hkv;
+    at::Tensor k = kv.denseKeys().unsqueeze(1), v = kv.denseValues().unsqueeze(1);  // [Hkv, 1, T, D]
+    at::Tensor blocks = params.block_mask.to(q.device());
+    at::Tensor out = at::empty_like(q);
+    for (int64_t r0 = 0; r0 < tq; r0 += kQueryBlock) {
+        const int64_t rows = std::min(kQueryBlock, tq - r0);
+        const int64_t b0 = r0 / kPrefillBlock, nrb = (rows + kPrefillBlock - 1) / kPrefillBlock;
+        at::Tensor mask = blocks.narrow(1, b0, nrb)
+                              .repeat_interleave(kPrefillBlock, 1)
+                              .narrow(1, 0, rows)
+                              .repeat_interleave(kPrefillBlock, 2)
+                              .narrow(2, 0, tq);  // [Hq, rows, T]
+        at::Tensor causal = at::arange(r0, r0 + rows, q.options().dtype(at::kLong)).unsqueeze(1) >=
+                            at::arange(tq, q.options().dtype(at::kLong)).unsqueeze(0);
+        mask = mask.logical_and(causal).reshape({hkv, group, rows, tq});
+        at::Tensor qb = q.narrow(1, r0, rows).reshape({hkv, group, rows, d});
+        at::Tensor ob = mathAttention(qb, k, v, mask, params.scale).nan_to_num(0.0);
+        out.narrow(1, r0, rows).copy_(ob.reshape({hq, rows, d}));
+    }
+    return out;
 }
 
 #if ATTNLAB_KERNELS_CUDA
@@ -121,7 +172,20 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
     const int64_t hkv = kv.kvHeads();
     const int64_t group = hq / hkv;
 
+    if (params.block_mask.defined()) checkBlockMask(q, q_positions, kv, params);
     if (params.observer && params.observer->wantsLayer(params.layer)) notifyObserver(q, q_positions, kv, params);
+    if (params.block_mask.defined()) {
+#if ATTNLAB_KERNELS_CUDA
+        if (q.is_cuda() && (d == 64 || d == 128) && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf)) {
+            const at::Tensor mask = params.block_mask.unsqueeze(0);
+            const kernels::TileLists tiles = kernels::buildTileLists(mask, kPrefillBlock, 1, hq, tq, true, q.device());
+            return kernels::blockSparseAttention(q.unsqueeze(0), kv.denseKeys().unsqueeze(0), kv.denseValues().unsqueeze(0),
+                                                 tiles, true, params.scale)
+                .squeeze(0);
+        }
+#endif
+        return blockMaskedAttention(q, kv, params);
+    }
 
     if (!kv.isDense() && tq == 1 && params.sliding_window == 0) {
         // Decode over a ragged cache: every kept entry is visible. The split-K kernel on CUDA, its

@@ -30,7 +30,14 @@ struct AttentionParams {
     // 1: the caller knows the query positions are 0..Tq-1 in order, 0: it knows they are not, -1: attend()
     // checks (on a GPU that check waits for the device, so forward() settles it once for all layers).
     int queries_from_zero = -1;
+    // A prefill from position 0 into an empty cache only: per query head, the kPrefillBlock-token key
+    // blocks each query block may attend to ([Hq, nb, nb] bool, nb = ceil(Tq / kPrefillBlock)), causal
+    // inside the diagonal blocks. Undefined: every earlier key. The block-sparse prefill kernel
+    // computes it on CUDA (bf16/fp16), its reference elsewhere (kernels/block_sparse_prefill*.h).
+    at::Tensor block_mask;
 };
+
+constexpr int64_t kPrefillBlock = 64;
 
 // Whether positions ([T] int64) are exactly 0..T-1 in order (waits for the device when on a GPU).
 bool positionsFromZero(const at::Tensor& positions);

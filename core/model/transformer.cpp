@@ -278,6 +278,8 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const at::Tensor& positio
         LayerKv& kv = cache.layer(i);
         kv.append(k, v, positions);
         params.layer = i;
+        const bool fresh_prefill = hook && t > 1 && params.queries_from_zero == 1 && kv.maxLength() == t;
+        params.block_mask = fresh_prefill ? hook->prefillBlockMask(i, t) : at::Tensor();
         at::Tensor a = attend(q, positions, kv, params).transpose(0, 1).reshape({t, c.num_heads * c.head_dim});
         x = x + at::linear(a, L.wo, L.bo);
         if (hook) hook->afterAttention(i, q, positions, kv);

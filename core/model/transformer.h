@@ -24,6 +24,9 @@ public:
     virtual ~LayerHook() = default;
     // q: [Hq, T, D] after RoPE; q_positions: [T]. May evict from kv.
     virtual void afterAttention(int64_t layer, const at::Tensor& q, const at::Tensor& q_positions, LayerKv& kv) = 0;
+    // Asked before each layer's attention in a prefill of `tokens` from position 0 into an empty
+    // cache: the block mask for AttentionParams::block_mask, or an undefined tensor (dense).
+    virtual at::Tensor prefillBlockMask(int64_t /*layer*/, int64_t /*tokens*/) { return {}; }
 };
 
 class Transformer {

@@ -10,7 +10,7 @@
 
 #include "core/strategy/strategy.h"
 
-#define ATTNLAB_PLUGIN_API_VERSION 2u  // 2: Strategy::ropePosition, LayerContext::inv_freq
+#define ATTNLAB_PLUGIN_API_VERSION 3u  // 2: Strategy::ropePosition, LayerContext::inv_freq; 3: Strategy::prefillBlockMask
 #define ATTNLAB_PLUGIN_ENTRY_SYMBOL "attnlab_plugin_descriptor"
 
 #define ATTNLAB_STR_(x) #x

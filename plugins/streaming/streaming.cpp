@@ -10,13 +10,35 @@ namespace {
 
 class Streaming : public Strategy {
 public:
-    Streaming(Budget budget, int64_t sink, bool rerotate) : m_budget(budget), m_sink(sink), m_rerotate(rerotate) {}
+    Streaming(Budget budget, int64_t sink, bool rerotate, bool lambda_prefill)
+        : m_budget(budget), m_sink(sink), m_rerotate(rerotate), m_lambda_prefill(lambda_prefill) {}
 
     Status prepare(const RunSetup& setup) override {
         m_limit = m_budget.resolve(setup.prompt_tokens);
         if (m_limit < 1) return Status::fail("budget resolves to " + std::to_string(m_limit) + " entries; need >= 1");
         m_evicted = 0;
+        if (m_lambda_prefill) {
+            if (!setup.config) return Status::fail("lambda_prefill needs the model's configuration");
+            if (setup.config->sliding_window > 0)
+                return Status::fail("lambda_prefill does not combine with the model's own sliding window (" +
+                                    std::to_string(setup.config->sliding_window) + " tokens)");
+            m_q_heads = setup.config->num_heads;
+        }
         return Status::ok();
+    }
+
+    // lambda_prefill: the prefill's Λ shape at 64-token blocks (MInference's A-shape): each query block
+    // reads the blocks that hold the sinks, its own block and the blocks before it that the window
+    // (budget - sink entries) reaches from the block's first query; the same for every head and layer.
+    at::Tensor prefillBlockMask(int64_t, int64_t tokens) const override {
+        if (!m_lambda_prefill) return {};
+        const int64_t block = 64, nb = (tokens + block - 1) / block;
+        const int64_t sinks = std::min(m_sink, m_limit);
+        const int64_t sink_blocks = (sinks + block - 1) / block;
+        const int64_t window_blocks = (m_limit - sinks + block - 1) / block;
+        at::Tensor qi = at::arange(nb, at::kLong).unsqueeze(1), ki = at::arange(nb, at::kLong).unsqueeze(0);
+        at::Tensor m = ki.le(qi).logical_and(ki.lt(sink_blocks).logical_or((qi - ki).le(window_blocks)));
+        return m.unsqueeze(0).expand({m_q_heads, nb, nb}).contiguous();
     }
 
     // rerotate: positions within the cache (the paper's setting): a new token sits right after the
@@ -86,6 +108,8 @@ private:
     Budget m_budget;
     int64_t m_sink;
     bool m_rerotate = false;
+    bool m_lambda_prefill = false;
+    int64_t m_q_heads = 0;
     int64_t m_limit = 0;
     int64_t m_evicted = 0;  // entries evicted per head so far (the same in every head and layer)
 };
@@ -103,12 +127,17 @@ public:
             {"rerotate", ParamType::Bool, "false", 0, 1,
              "re-rotate kept keys to contiguous positions within the cache (new tokens follow them), as in the "
              "paper; false keeps every entry at its original position"},
+            {"lambda_prefill", ParamType::Bool, "false", 0, 1,
+             "sparse prefill too: each 64-token query block attends only to the sink blocks and the blocks the window "
+             "reaches (a Λ shape, MInference's A-shape), on the block-sparse prefill kernel; false: dense prefill, "
+             "then the cache is compressed"},
         };
         return i;
     }
     Result<std::unique_ptr<Strategy>> create(const ParamValues& v) const override {
         return std::unique_ptr<Strategy>(
-            std::make_unique<Streaming>(v.getBudget("budget"), v.getInt("sink"), v.getBool("rerotate")));
+            std::make_unique<Streaming>(v.getBudget("budget"), v.getInt("sink"), v.getBool("rerotate"),
+                                        v.getBool("lambda_prefill")));
     }
 };
 

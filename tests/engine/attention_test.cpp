@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/model/kv_cache.h"
+#include "core/util/result.h"
 
 using namespace attnlab;
 
@@ -136,6 +137,71 @@ TEST(AttentionTest, VisibilityMaskHonoursTheWindow) {
     EXPECT_TRUE(m[4][3].item<bool>());
     EXPECT_TRUE(m[4][4].item<bool>());
     EXPECT_FALSE(m[1][2].item<bool>());
+}
+
+// Block-masked prefill: an independent double-precision softmax per head over the keys its block mask
+// and causality allow (rows that see nothing give zeros), against attend()'s CPU path; the observer
+// sees the same masked probabilities.
+struct ProbeObserver : AttentionObserver {
+    std::vector<at::Tensor> probs;
+    bool wantsLayer(int64_t) const override { return true; }
+    bool wantsHead(int64_t, int64_t head) const override { return head == 5; }
+    void onProbabilities(int64_t, int64_t, const at::Tensor& p, const at::Tensor&, const at::Tensor&) override {
+        probs.push_back(p.clone());
+    }
+};
+
+TEST(AttentionTest, BlockMaskedPrefillMatchesReferenceAndTheObserverSeesTheMask) {
+    at::manual_seed(4);
+    const int64_t hq = 8, hkv = 2, group = hq / hkv, t = 300, d = 16, nb = 5;  // a partial last block
+    at::Tensor q = at::randn({hq, t, d}), k = at::randn({hkv, t, d}), v = at::randn({hkv, t, d});
+    at::Tensor pos = at::arange(t, at::kLong);
+    LayerKv kv = filledCache(k, v, pos);
+    at::Tensor blocks = at::rand({hq, nb, nb}).lt(0.5);
+    blocks[3][2].fill_(false);  // head 3's query block 2 sees nothing
+    blocks[5].diagonal().fill_(true);
+    ProbeObserver probe;
+    AttentionParams p;
+    p.scale = 0.3;
+    p.block_mask = blocks;
+    p.observer = &probe;
+    at::Tensor ours = attend(q, pos, kv, p);
+    for (int64_t h = 0; h < hq; ++h) {
+        at::Tensor allowed = at::zeros({t, t}, at::kBool);
+        for (int64_t i = 0; i < t; ++i)
+            for (int64_t j = 0; j <= i; ++j) allowed[i][j] = blocks[h][i / 64][j / 64].item<bool>();
+        at::Tensor s = at::matmul(q[h].to(at::kDouble), k[h / group].to(at::kDouble).t()) * 0.3;
+        s.masked_fill_(allowed.logical_not(), -INFINITY);
+        at::Tensor w = at::softmax(s, -1).nan_to_num(0.0);
+        at::Tensor want = at::matmul(w, v[h / group].to(at::kDouble)).to(at::kFloat);
+        EXPECT_LT((ours[h] - want).abs().max().item<double>(), 1e-5) << "head " << h;
+        if (h == 5) {
+            ASSERT_EQ(probe.probs.size(), 1u);
+            EXPECT_LT((probe.probs[0] - w.to(at::kFloat)).abs().max().item<double>(), 1e-5);
+            EXPECT_EQ(probe.probs[0].masked_select(allowed.logical_not()).abs().sum().item<float>(), 0.f);
+        }
+    }
+    EXPECT_EQ(ours[3].narrow(0, 128, 64).abs().sum().item<float>(), 0.f);
+}
+
+TEST(AttentionTest, BlockMaskOutsideAFreshPrefillOrOfTheWrongShapeIsAnError) {
+    at::manual_seed(5);
+    const int64_t hq = 4, t = 70, d = 8;
+    at::Tensor q = at::randn({hq, t, d}), k = at::randn({hq, t, d}), v = at::randn({hq, t, d});
+    at::Tensor pos = at::arange(t, at::kLong);
+    LayerKv kv = filledCache(k, v, pos);
+    AttentionParams p;
+    p.block_mask = at::ones({hq, 3, 3}, at::kBool);  // 70 tokens are 2 blocks
+    EXPECT_THROW(attend(q, pos, kv, p), Error);
+    p.block_mask = at::ones({hq, 2, 2}, at::kBool);
+    p.sliding_window = 16;
+    EXPECT_THROW(attend(q, pos, kv, p), Error);
+    p.sliding_window = 0;
+    EXPECT_NO_THROW(attend(q, pos, kv, p));
+    // A second chunk on top of a cache that already holds the first is not a fresh prefill.
+    kv.append(k.narrow(1, 0, 2), v.narrow(1, 0, 2), at::arange(t, t + 2, at::kLong));
+    p.block_mask = at::ones({hq, 1, 1}, at::kBool);
+    EXPECT_THROW(attend(q.narrow(1, 0, 2), at::arange(t, t + 2, at::kLong), kv, p), Error);
 }
 
 }  // namespace

@@ -297,13 +297,67 @@ TEST(SnapKvTest, ModelRunKeepsBudgetPerHeadAndCountsMemoryExactly) {
     EXPECT_EQ(r.kv_bytes, c.num_layers * c.num_kv_heads * (20 + new_tokens - 1) * c.head_dim * 4 * 2);
 }
 
+// lambda_prefill: over a 216-token prompt (4 blocks) with budget 16 and 4 sinks, query block b reads
+// key blocks 0, b-1 and b only; the captured prefill probabilities are zero everywhere else, and the
+// first token's logits differ from the same strategy's dense prefill.
+TEST(StreamingTest, LambdaPrefillAttendsOnlyToSinkAndWindowBlocks) {
+    Fixture f = llama3();
+    auto registry = staticRegistry();
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 4; ++i) prompt.insert(prompt.end(), f.prompt.begin(), f.prompt.end());
+    const int64_t n = static_cast<int64_t>(prompt.size());
+    auto run = [&](const std::string& spec) {
+        auto inst = registry->create(spec);
+        EXPECT_TRUE(inst.isOk()) << inst.error();
+        GenerationSettings s;
+        s.max_new_tokens = 2;
+        s.stop_at_eos = false;
+        s.keep_step_logits = true;
+        GenerationHooks hooks;
+        hooks.strategy = inst->strategy.get();
+        hooks.capture.layers = {1};
+        hooks.capture.heads = {2};
+        auto r = f.model->generate(prompt, s, hooks);
+        EXPECT_TRUE(r.isOk()) << r.error();
+        return *r;
+    };
+    GenerationResult lambda = run("streaming:budget=16,sink=4,lambda_prefill=true");
+    GenerationResult dense = run("streaming:budget=16,sink=4");
+    ASSERT_EQ(lambda.captures.size(), 1u);
+    const AttentionMatrix& m = lambda.captures[0];
+    ASSERT_EQ(m.rows, n);
+    ASSERT_EQ(m.cols, n);
+    double outside = 0, worst_row = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        double row = 0;
+        for (int64_t j = 0; j < n; ++j) {
+            const float p = m.probs[size_t(i * n + j)];
+            const bool allowed = j <= i && (j / 64 == 0 || i / 64 - j / 64 <= 1);
+            if (!allowed) outside += std::fabs(p);
+            row += p;
+        }
+        worst_row = std::max(worst_row, std::fabs(row - 1.0));
+    }
+    EXPECT_EQ(outside, 0.0);
+    EXPECT_LT(worst_row, 1e-4);
+    // The dense prefill's capture does see the middle blocks.
+    double middle = 0;
+    for (int64_t j = 64; j < 128; ++j) middle += dense.captures[0].probs[size_t((n - 1) * n + j)];
+    EXPECT_GT(middle, 0.0);
+    double diff = 0;
+    for (size_t i = 0; i < lambda.step_logits.size(); ++i)
+        diff = std::max(diff, double(std::fabs(lambda.step_logits[i] - dense.step_logits[i])));
+    EXPECT_GT(diff, 1e-4);
+}
+
 TEST(StrategyEquivalenceTest, BudgetCoveringThePromptGivesFullsTokensAndLogits) {
     Fixture f = llama3();
     auto registry = staticRegistry();
     const int64_t new_tokens = 8;
     GenerationResult full = runWith(*f.model, *registry, "full", f.prompt, new_tokens, nullptr);
     for (const std::string spec :
-         {"streaming:budget=1000", "streaming:budget=1000,rerotate=true", "snapkv:budget=100%", "snapkv:budget=54,window=8"}) {
+         {"streaming:budget=1000", "streaming:budget=1000,rerotate=true", "streaming:budget=1000,lambda_prefill=true",
+          "snapkv:budget=100%", "snapkv:budget=54,window=8"}) {
         GenerationResult r = runWith(*f.model, *registry, spec, f.prompt, new_tokens, nullptr);
         EXPECT_EQ(r.output_ids, full.output_ids) << spec;
         ASSERT_EQ(r.step_logits.size(), full.step_logits.size());
@@ -325,7 +379,9 @@ TEST(SharedPrefillTest, ReusedPrefillEqualsAFreshRunForEveryCacheStrategy) {
     auto registry = staticRegistry();
     auto snapshot = f.model->prefill(f.prompt);
     ASSERT_TRUE(snapshot.isOk()) << snapshot.error();
-    for (const std::string spec : {"full", "streaming:budget=16", "snapkv:budget=20,window=8"}) {
+    // (lambda_prefill: the engine computes that strategy's own sparse prefill instead of reusing.)
+    for (const std::string spec : {"full", "streaming:budget=16", "streaming:budget=16,lambda_prefill=true",
+                                   "snapkv:budget=20,window=8"}) {
         StrategyTrace fresh_trace, reused_trace;
         GenerationResult fresh = runWith(*f.model, *registry, spec, f.prompt, 6, &fresh_trace);
         auto inst = registry->create(spec);
