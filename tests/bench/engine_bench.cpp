@@ -1,6 +1,7 @@
 // Engine benchmark: prefill and decode timings for one checkpoint at given prompt lengths,
 // from random prompt ids. Prints one JSON object per line. Used by tests/bench/run_engine_bench.py.
 //   attnlab-engine-bench --model DIR --prompt-tokens 4096,32768 --new-tokens 128 --device cuda --repeat 3
+//                        [--strategy SPEC]   (a strategy from the built plugins, e.g. streaming:lambda_prefill=true)
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "core/engine/model.h"
+#include "core/strategy/registry.h"
+#include "core/util/files.h"
 
 namespace {
 
@@ -23,7 +26,7 @@ std::vector<int64_t> parseList(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string model_dir, device = "cpu", dtype;
+    std::string model_dir, device = "cpu", dtype, strategy_spec;
     std::vector<int64_t> lengths{512};
     int64_t new_tokens = 32, repeat = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
         else if (k == "--prompt-tokens") lengths = parseList(v);
         else if (k == "--new-tokens") new_tokens = std::stoll(v);
         else if (k == "--repeat") repeat = std::stoll(v);
+        else if (k == "--strategy") strategy_spec = v;
         else {
             std::cerr << "unknown option " << k << "\n";
             return 2;
@@ -44,6 +48,19 @@ int main(int argc, char** argv) {
         std::cerr << model.error() << "\n";
         return 1;
     }
+    attnlab::StrategyRegistry registry;
+    registry.loadDefaultPlugins(attnlab::executablePath("attnlab-engine-bench"));
+    attnlab::GenerationHooks hooks;
+    std::shared_ptr<attnlab::Strategy> strategy;
+    if (!strategy_spec.empty()) {
+        auto inst = registry.create(strategy_spec);
+        if (!inst) {
+            std::cerr << inst.error() << "\n";
+            return 1;
+        }
+        strategy = std::move(inst->strategy);
+        hooks.strategy = strategy.get();
+    }
     const int64_t vocab = (*model)->tokenizer().vocabSize();
     std::mt19937 rng(1234);
     for (int64_t n : lengths) {
@@ -52,11 +69,11 @@ int main(int argc, char** argv) {
         attnlab::GenerationSettings settings;
         settings.max_new_tokens = new_tokens;
         settings.stop_at_eos = false;
-        (*model)->generate(ids, settings);  // warm-up (allocator, kernels)
+        (*model)->generate(ids, settings, hooks);  // warm-up (allocator, kernels)
         double best_prefill = 1e30, best_decode = 1e30, setup = 0;
         int64_t kv_bytes = 0;
         for (int64_t r = 0; r < repeat; ++r) {
-            auto result = (*model)->generate(ids, settings);
+            auto result = (*model)->generate(ids, settings, hooks);
             if (!result) {
                 std::cerr << result.error() << "\n";
                 return 1;
@@ -68,6 +85,7 @@ int main(int argc, char** argv) {
         }
         nlohmann::json j{{"engine", "attnlab"},
                          {"model", model_dir},
+                         {"strategy", strategy_spec.empty() ? "full" : strategy_spec},
                          {"prompt_tokens", n},
                          {"new_tokens", new_tokens},
                          {"prefill_ms", best_prefill},
