@@ -17,6 +17,7 @@ public:
         m_limit = m_budget.resolve(setup.prompt_tokens);
         if (m_limit < 1) return Status::fail("budget resolves to " + std::to_string(m_limit) + " entries; need >= 1");
         m_evicted = 0;
+        m_mask = at::Tensor();
         if (m_lambda_prefill) {
             if (!setup.config) return Status::fail("lambda_prefill needs the model's configuration");
             if (setup.config->sliding_window > 0)
@@ -32,13 +33,16 @@ public:
     // (budget - sink entries) reaches from the block's first query; the same for every head and layer.
     at::Tensor prefillBlockMask(int64_t, int64_t tokens) const override {
         if (!m_lambda_prefill) return {};
+        if (m_mask.defined() && m_mask_tokens == tokens) return m_mask;  // the same for every layer
         const int64_t block = 64, nb = (tokens + block - 1) / block;
         const int64_t sinks = std::min(m_sink, m_limit);
         const int64_t sink_blocks = (sinks + block - 1) / block;
         const int64_t window_blocks = (m_limit - sinks + block - 1) / block;
         at::Tensor qi = at::arange(nb, at::kLong).unsqueeze(1), ki = at::arange(nb, at::kLong).unsqueeze(0);
         at::Tensor m = ki.le(qi).logical_and(ki.lt(sink_blocks).logical_or((qi - ki).le(window_blocks)));
-        return m.unsqueeze(0).expand({m_q_heads, nb, nb}).contiguous();
+        m_mask = m.unsqueeze(0).expand({m_q_heads, nb, nb}).contiguous();
+        m_mask_tokens = tokens;
+        return m_mask;
     }
 
     // rerotate: positions within the cache (the paper's setting): a new token sits right after the
@@ -110,6 +114,8 @@ private:
     bool m_rerotate = false;
     bool m_lambda_prefill = false;
     int64_t m_q_heads = 0;
+    mutable at::Tensor m_mask;  // lambda_prefill's mask for m_mask_tokens (built once per prompt)
+    mutable int64_t m_mask_tokens = -1;
     int64_t m_limit = 0;
     int64_t m_evicted = 0;  // entries evicted per head so far (the same in every head and layer)
 };
