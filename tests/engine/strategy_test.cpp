@@ -350,6 +350,27 @@ TEST(StreamingTest, LambdaPrefillAttendsOnlyToSinkAndWindowBlocks) {
     EXPECT_GT(diff, 1e-4);
 }
 
+// A model with its own sliding window (Mistral's 16 tokens in the fixture) refuses lambda_prefill
+// with a message naming the window, and the model stays usable.
+TEST(StreamingTest, LambdaPrefillOnASlidingWindowModelIsRefusedClearly) {
+    const std::string dir = test::parityDir() + "/mistral";
+    auto golden = test::readJson(dir + "/golden.json");
+    auto model = Model::open(dir);
+    ASSERT_TRUE(model.isOk()) << model.error();
+    const auto prompt = golden.at("prompts").at(1).at("ids").get<std::vector<int32_t>>();
+    auto registry = staticRegistry();
+    auto inst = registry->create("streaming:budget=8,lambda_prefill=true");
+    ASSERT_TRUE(inst.isOk()) << inst.error();
+    GenerationHooks hooks;
+    hooks.strategy = inst->strategy.get();
+    GenerationSettings s;
+    s.max_new_tokens = 2;
+    auto r = (*model)->generate(prompt, s, hooks);
+    ASSERT_FALSE(r.isOk());
+    EXPECT_NE(r.error().find("sliding window (16 tokens)"), std::string::npos) << r.error();
+    EXPECT_TRUE((*model)->generate(prompt, s).isOk());
+}
+
 TEST(StrategyEquivalenceTest, BudgetCoveringThePromptGivesFullsTokensAndLogits) {
     Fixture f = llama3();
     auto registry = staticRegistry();
