@@ -13,8 +13,6 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
 #include "kernels/device_helpers.cuh"
 #include "kernels/wgmma.cuh"
@@ -437,8 +435,8 @@ std::string blockSparsePrefill(const BlockSparsePrefillParams& p) {
         if (!wgmmaRunnable()) return "block-sparse prefill: the wgmma kernel needs an sm_90a build on a compute capability 9.0 GPU";
         wgmma = true;
     } else if (p.kernel == PrefillKernel::kAuto) {
-        const char* env = std::getenv("ATTNLAB_PREFILL_WGMMA");
-        wgmma = wgmmaRunnable() && !(env && std::strcmp(env, "0") == 0);
+        static const bool allowed = !switchedOff("ATTNLAB_PREFILL_WGMMA");
+        wgmma = allowed && wgmmaRunnable();
     }
     const void* kernel = prefillKernel(p.dtype, p.head_dim, wgmma);
     const size_t smem = wgmma ? (p.head_dim == 64 ? wgSmemBytes<64>() : wgSmemBytes<128>())

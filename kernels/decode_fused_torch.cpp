@@ -4,11 +4,11 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/decode_fused.h"
+#include "kernels/env_switch.h"
 
 namespace attnlab::kernels {
 
@@ -24,12 +24,6 @@ void* streamOf(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.d
 
 void check(const std::string& err) {
     if (!err.empty()) throw std::runtime_error(err);
-}
-
-// An environment switch set to "0" turns a kernel path off (the ATen ops run instead).
-bool switchedOff(const char* name) {
-    const char* env = std::getenv(name);
-    return env && std::string(env) == "0";
 }
 
 }  // namespace

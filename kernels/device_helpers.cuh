@@ -8,10 +8,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <set>
+
+#include "kernels/env_switch.h"
 
 namespace attnlab::kernels {
 
@@ -194,10 +194,7 @@ __device__ __forceinline__ void pdlLaunchDependents() {
 
 // ATTNLAB_PDL=0 launches every kernel in plain stream order.
 inline bool pdlEnabled() {
-    static const bool enabled = [] {
-        const char* env = std::getenv("ATTNLAB_PDL");
-        return !(env && std::strcmp(env, "0") == 0);
-    }();
+    static const bool enabled = !switchedOff("ATTNLAB_PDL");
     return enabled;
 }
 

@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <cmath>
 
 namespace attnlab::kernels {
@@ -642,10 +641,7 @@ double readBytes(const SparseDecodeParams& p) {
 // tests/bench/results/kernel_bench-2026-11-28.md (session 5), bulk is 2-4 % faster on large reads
 // and level or slower on small ones (the engine's 1B decode: 1.042 vs 1.021 ms/token).
 bool bulkByDefault(const SparseDecodeParams& p) {
-    static const bool enabled = [] {
-        const char* env = std::getenv("ATTNLAB_DECODE_BULK");
-        return !(env && std::strcmp(env, "0") == 0) && computeCapability90();
-    }();
+    static const bool enabled = !switchedOff("ATTNLAB_DECODE_BULK") && computeCapability90();
     return enabled && readBytes(p) >= 256e6;
 }
 
