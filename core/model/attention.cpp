@@ -57,12 +57,16 @@ void notifyObserver(const at::Tensor& q, const at::Tensor& q_positions, const La
     }
 }
 
+// Whether this step's queries are 0..T-1, as the caller settled it or (on a GPU: waiting) by looking.
+bool queriesFromZero(const AttentionParams& params, const at::Tensor& q_positions) {
+    return params.queries_from_zero >= 0 ? params.queries_from_zero == 1 : positionsFromZero(q_positions);
+}
+
 // A block mask applies to a prefill from position 0 into a cache that held nothing before, with no
 // sliding window; its shape must be [Hq, nb, nb].
 void checkBlockMask(const at::Tensor& q, const at::Tensor& q_positions, const LayerKv& kv, const AttentionParams& params) {
     const int64_t tq = q.size(1), nb = (tq + kPrefillBlock - 1) / kPrefillBlock;
-    const bool from_zero = params.queries_from_zero >= 0 ? params.queries_from_zero == 1 : positionsFromZero(q_positions);
-    if (!kv.isDense() || kv.maxLength() != tq || !from_zero)
+    if (!kv.isDense() || kv.maxLength() != tq || !queriesFromZero(params, q_positions))
         throw Error("layer " + std::to_string(params.layer) +
                     ": a prefill block mask needs a prefill from position 0 into an empty cache");
     if (params.sliding_window > 0)
@@ -223,9 +227,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& q_positions, const Laye
     if (q.is_cuda() || q.scalar_type() != at::kFloat) {
         const bool decode_all_visible = tq == 1 && params.sliding_window == 0;
         // Keys exactly the queries' positions 0..T-1 (the cache held nothing before this step): is_causal is the mask.
-        const bool from_zero = params.queries_from_zero >= 0 ? params.queries_from_zero == 1 : positionsFromZero(q_positions);
-        const bool causal =
-            !decode_all_visible && params.sliding_window == 0 && kv.maxLength() == tq && from_zero;
+        const bool causal = !decode_all_visible && params.sliding_window == 0 && kv.maxLength() == tq &&
+                            queriesFromZero(params, q_positions);
         c10::optional<at::Tensor> mask;
         if (!decode_all_visible && !causal) mask = visibilityMask(q_positions, k_positions, params.sliding_window);
         at::Tensor out = at::scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, 0.0,

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/model/kv_cache.h"
+#include "kernels/block_sparse_prefill.h"  // kPrefillTile (torch-free)
 
 namespace attnlab {
 
@@ -37,7 +38,7 @@ struct AttentionParams {
     at::Tensor block_mask;
 };
 
-constexpr int64_t kPrefillBlock = 64;
+constexpr int64_t kPrefillBlock = kernels::kPrefillTile;  // the block-sparse prefill kernel's tile
 
 // Whether positions ([T] int64) are exactly 0..T-1 in order (waits for the device when on a GPU).
 bool positionsFromZero(const at::Tensor& positions);

@@ -58,10 +58,11 @@ public:
     // Strategies that renumber the cache (StreamingLLM's positions within the cache) return the
     // token's index in the cache instead; the cache keeps recording the token's original position.
     virtual int64_t ropePosition(int64_t token_position) const { return token_position; }
-    // Prefill sparsity: the 64-token key blocks each 64-token query block of this layer's prefill may
-    // attend to, [Hq, nb, nb] bool (nb = ceil(tokens / 64)), causal inside the diagonal blocks; an
-    // undefined tensor (the default) keeps the prefill dense. The engine asks before the layer's
-    // attention and computes it with the block-sparse prefill kernel on CUDA, its reference elsewhere.
+    // Prefill sparsity: the kPrefillBlock-token (64) key blocks each query block of this layer's prefill
+    // may attend to, [Hq, nb, nb] bool (nb = ceil(tokens / kPrefillBlock), core/model/attention.h),
+    // causal inside the diagonal blocks; an undefined tensor (the default) keeps the prefill dense.
+    // The engine asks before the layer's attention and computes it with the block-sparse prefill
+    // kernel on CUDA, its reference elsewhere.
     virtual at::Tensor prefillBlockMask(int64_t /*layer*/, int64_t /*tokens*/) const { return {}; }
 };
 

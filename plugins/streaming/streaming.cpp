@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/model/attention.h"  // kPrefillBlock
+
 namespace attnlab::plugins {
 
 namespace {
@@ -34,7 +36,7 @@ public:
     at::Tensor prefillBlockMask(int64_t, int64_t tokens) const override {
         if (!m_lambda_prefill) return {};
         if (m_mask.defined() && m_mask_tokens == tokens) return m_mask;  // the same for every layer
-        const int64_t block = 64, nb = (tokens + block - 1) / block;
+        const int64_t block = kPrefillBlock, nb = (tokens + block - 1) / block;
         const int64_t sinks = std::min(m_sink, m_limit);
         const int64_t sink_blocks = (sinks + block - 1) / block;
         const int64_t window_blocks = (m_limit - sinks + block - 1) / block;
