@@ -9,7 +9,8 @@
 //   gemv: the decode step's one-token matrix-vector products (Llama-3.2-1B shapes, bf16): attnlab's
 //   fusedGemv against at::linear (cuBLAS), TB/s on the weight bytes.
 // Prints one JSON object per line.
-//   attnlab-kernel-bench [--quick] [--section decode|decode-waves|prefill|gemv|all]
+//   attnlab-kernel-bench [--quick] [--section decode|decode-waves|prefill|gemv|all] [--case BATCH:CONTEXT]
+// (--case runs one decode grid point, e.g. for a profiler.)
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -92,7 +93,7 @@ std::unique_ptr<attnlab::kernels::SparseDecodePlan> fullCachePlan(const at::Tens
                                                                 scale, variant);
 }
 
-void decodeSection(bool quick) {
+void decodeSection(bool quick, const std::string& only) {
     const int64_t hq = 32, hkv = 8, d = 128;
     const double scale = 1.0 / std::sqrt(double(d));
     const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
@@ -101,6 +102,10 @@ void decodeSection(bool quick) {
         for (int64_t l : {4096, 16384, 32768, 131072}) grid.push_back({b, l});
     grid.push_back({1, 524288});
     if (quick) grid = {{1, 4096}, {1, 131072}};
+    if (!only.empty()) {
+        const auto colon = only.find(':');
+        grid = {{std::stoll(only.substr(0, colon)), std::stoll(only.substr(colon + 1))}};
+    }
     for (auto [batch, len] : grid) {
         const double kv_bytes = 2.0 * batch * hkv * len * d * 2;
         const int copies = int(std::clamp(std::ceil(256e6 / kv_bytes), 1.0, 8.0));
@@ -399,13 +404,14 @@ void decodeWavesSection() {
 
 int main(int argc, char** argv) {
     bool quick = false;
-    std::string section = "all";
+    std::string section = "all", only;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--quick") quick = true;
         else if (a == "--section" && i + 1 < argc) section = argv[++i];
+        else if (a == "--case" && i + 1 < argc && std::string(argv[i + 1]).find(':') != std::string::npos) only = argv[++i];
         else {
-            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|decode-waves|prefill|gemv|all]\n";
+            std::cerr << "usage: attnlab-kernel-bench [--quick] [--section decode|decode-waves|prefill|gemv|all] [--case BATCH:CONTEXT]\n";
             return 2;
         }
     }
@@ -416,7 +422,7 @@ int main(int argc, char** argv) {
     at::manual_seed(0);
     emit({{"section", "env"}, {"device", at::cuda::getCurrentDeviceProperties()->name},
           {"sms", at::cuda::getCurrentDeviceProperties()->multiProcessorCount}});
-    if (section == "all" || section == "decode") decodeSection(quick);
+    if (section == "all" || section == "decode") decodeSection(quick, only);
     if (section == "decode-waves") decodeWavesSection();
     if (section == "all" || section == "prefill") prefillSection(quick);
     if (section == "all" || section == "gemv") gemvSection();
