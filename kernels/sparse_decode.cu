@@ -690,9 +690,11 @@ double readBytes(const SparseDecodeParams& p) {
 // reads at least 256 MB (ATTNLAB_DECODE_BULK=0: never), by cp.async below: measured in
 // tests/bench/results/kernel_bench-2026-11-28.md (session 5), bulk is 2-4 % faster on large reads
 // and level or slower on small ones (the engine's 1B decode: 1.042 vs 1.021 ms/token).
+// Index lists (gathered rows) keep cp.async: at batch 1, 512K with a random quarter of the rows kept,
+// 1.27x the copy floor against 1.32x with bulk rows (kernel_bench-2026-11-29.md).
 bool bulkByDefault(const SparseDecodeParams& p) {
     static const bool enabled = !switchedOff("ATTNLAB_DECODE_BULK") && computeCapability90();
-    return enabled && readBytes(p) >= 256e6;
+    return enabled && readBytes(p) >= 256e6 && !p.indices;
 }
 
 // Pipeline depth of the tensor-core kernels: 2 stages (three CTAs per SM at D = 128) once a call

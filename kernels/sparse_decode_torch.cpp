@@ -127,6 +127,8 @@ SparseDecodeParams SparseDecodePlan::shapeParams() const {
     p.total_length = m_total_length;
     p.variant = m_variant;
     p.waves = m_waves;
+    // Whether rows come through index lists picks the copy path, and so the split count.
+    p.indices = m_has_indices ? reinterpret_cast<const int* const*>(m_idx_ptrs.data_ptr()) : nullptr;
     return p;
 }
 
