@@ -61,14 +61,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Four 8x8 b16 matrices; lanes 8j..8j+7 give the row addresses of matrix j, and register j of lane
-// i holds matrix j's row i/4, columns 2*(i%4) and 2*(i%4)+1 (an mma fragment).
-__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* smem_row) {
-    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
 __device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const void* smem_row) {
     const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"

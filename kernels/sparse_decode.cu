@@ -7,8 +7,7 @@
 // rows per step. Scores are reduced across the row's lanes with shuffles; each row slot keeps its
 // own online softmax (max m, sum l, accumulator) in base 2,
 // merged across slots (shuffles) and warps (shared memory) at the end. With more than one split
-// the CTAs write normalised partial outputs and their log-sum-exp, and the last CTA of each KV head
-// (and subgroup) to finish merges them (mergeSplitsIfLast).
+// the CTAs write normalised partial outputs and their log-sum-exp, and a second kernel merges them.
 #include "kernels/sparse_decode.h"
 #include "kernels/device_helpers.cuh"
 
@@ -43,11 +42,7 @@ struct Args {
     float scale_log2;
     float* ws_out;  // [batch*q_heads, splits, D]
     float* ws_lse;  // [batch*q_heads, splits]
-    int* counters;  // [batch * kv_heads * subgroups]: finished splits (mergeSplitsIfLast)
 };
-
-// At most this many splits, so the merge's weights [16 rows][splits] fit the smallest pipeline buffer.
-constexpr int kMaxSplits = 512;
 
 __device__ __forceinline__ void toFloat8(const uint4& raw, float (&f)[8], const __nv_bfloat16*) {
     const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&raw);
@@ -84,78 +79,11 @@ __host__ __device__ constexpr size_t stageBytes() {
     return 2 * 8192 + tileRows<D>() * sizeof(float);  // K tile, V tile, bias
 }
 
-// The split-K merge inside the main kernel: every CTA of a (sequence, KV head, subgroup) counts itself
-// done after its partial result is stored, and the last one merges all splits of its query heads (so
-// no second kernel runs: 137.1 against 138.0 us at batch 1, 128K, kernel_bench-2026-11-29.md). The
-// counter is reset by that CTA, so it is zero between calls (the workspace starts zeroed). sm: shared memory for
-// gcount * (splits + 1) floats, free by now.
-template <typename T, int D>
-__device__ __forceinline__ void mergeSplitsIfLast(const Args& a, float* sm, int gcount, int b, int q_head0) {
-    __shared__ int last;
-    const int counter = blockIdx.z * gridDim.y + blockIdx.y;
-    __threadfence();  // this thread's partial stores are visible GPU-wide before the CTA counts itself
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last = atomicAdd(a.counters + counter, 1) == a.splits - 1;
-        if (last) {
-            a.counters[counter] = 0;  // for the next call
-            __threadfence();          // the other CTAs' partials are seen after their counts
-        }
-    }
-    __syncthreads();
-    if (!last) return;
-    const int splits = a.splits;
-    const int64_t row0 = static_cast<int64_t>(b) * a.q_heads + q_head0;
-    for (int e = threadIdx.x; e < gcount * splits; e += kThreads)
-        sm[e] = __ldcg(a.ws_lse + (row0 + e / splits) * splits + e % splits);
-    __syncthreads();
-    // Per row (one warp each): the weights exp2(lse - max) in place, and 1 / their sum.
-    float* inv = sm + gcount * splits;
-    const int lane = threadIdx.x & 31;
-    for (int h = threadIdx.x >> 5; h < gcount; h += kThreads / 32) {
-        float* w = sm + h * splits;
-        float mx = -INFINITY;
-        for (int s = lane; s < splits; s += 32) mx = fmaxf(mx, w[s]);
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        float sum = 0.f;
-        for (int s = lane; s < splits; s += 32) {
-            const float x = mx == -INFINITY ? 0.f : exp2f(w[s] - mx);
-            w[s] = x;
-            sum += x;
-        }
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-        if (lane == 0) inv[h] = sum > 0.f ? 1.f / sum : 0.f;
-    }
-    __syncthreads();
-    for (int e = threadIdx.x; e < gcount * (D / 4); e += kThreads) {
-        const int h = e / (D / 4);
-        const int d = (e % (D / 4)) * 4;
-        const float* w = sm + h * splits;
-        const float4* part = reinterpret_cast<const float4*>(a.ws_out + (row0 + h) * splits * D + d);
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 8  // independent loads in flight
-        for (int s = 0; s < splits; ++s) {
-            const float4 x = __ldcg(part + s * (D / 4));
-            acc.x += w[s] * x.x;
-            acc.y += w[s] * x.y;
-            acc.z += w[s] * x.z;
-            acc.w += w[s] * x.w;
-        }
-        T* o = static_cast<T*>(a.out) + (row0 + h) * D + d;
-        storeOne(o, acc.x * inv[h]);
-        storeOne(o + 1, acc.y * inv[h]);
-        storeOne(o + 2, acc.z * inv[h]);
-        storeOne(o + 3, acc.w * inv[h]);
-    }
-}
-
 // The CTA's last step, shared by both variants: merge the warps' partial softmax states, stored in
 // shared memory as m, l [kWarps][ROWS] and acc [kWarps][ROWS][D] (row = query head of the CTA),
 // into the output (one split) or into the workspace with the log-sum-exp (several splits).
 template <typename T, int D, int ROWS>
-__device__ __forceinline__ void finishCta(const Args& a, float* sm_m, const float* sm_l, const float* sm_acc,
+__device__ __forceinline__ void finishCta(const Args& a, const float* sm_m, const float* sm_l, const float* sm_acc,
                                           int gcount, int b, int q_head0, int split) {
     const float kNegInf = -INFINITY;
     for (int e = threadIdx.x; e < gcount * D; e += kThreads) {
@@ -184,10 +112,6 @@ __device__ __forceinline__ void finishCta(const Args& a, float* sm_m, const floa
             a.ws_out[(row * a.splits + split) * D + d] = o;
             if (d == 0) a.ws_lse[row * a.splits + split] = lse;
         }
-    }
-    if (a.splits > 1) {
-        __syncthreads();  // sm_* are read above; the merge reuses the buffer
-        mergeSplitsIfLast<T, D>(a, sm_m, gcount, b, q_head0);
     }
 }
 
@@ -378,10 +302,6 @@ constexpr int kTcTile = 64;
 constexpr int kTcStages = 3;
 constexpr int kTcRows = 16;
 
-// Rows padded by 16 bytes, so the 8 rows of a fragment load hit distinct banks. (Rows padded by 32
-// bytes, or unpadded with their 16-byte chunks rotated by 2 * (row % 8), make every bulk copy move
-// whole 32-byte sectors, 1.11x fewer L2 sectors read, but cost 2-way bank conflicts: 3 % and 20 %
-// slower, kernel_bench-2026-11-29.md.)
 template <int D>
 __host__ __device__ constexpr int tcRowElems() {
     return D + 8;
@@ -524,19 +444,16 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
         const int kw = warp * 16;  // this warp's first key in the tile
         const int tile_base = row_begin + t * kTcTile;
 
-        // K fragments by ldmatrix: lane i addresses key kw + nb*8 + i%8 at column 8*(i/8) of a
-        // 32-column step, so registers 0-3 are (b0, b1) of two 16-column steps.
         float sc[2][4];
 #pragma unroll
         for (int nb = 0; nb < 2; ++nb) {
             sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.f;
-            const int key = kw + nb * 8 + (lane & 7);
+            const T* krow = ks + (kw + nb * 8 + g) * kRow + t4 * 2;
 #pragma unroll
-            for (int k32 = 0; k32 < D / 32; ++k32) {
-                uint32_t kf[4];
-                ldmatrixX4(kf, ks + key * kRow + k32 * 32 + (lane >> 3) * 8);
-                mma16816(sc[nb], qa[2 * k32], kf[0], kf[1], tag);
-                mma16816(sc[nb], qa[2 * k32 + 1], kf[2], kf[3], tag);
+            for (int k16 = 0; k16 < D / 16; ++k16) {
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16 + 8);
+                mma16816(sc[nb], qa[k16], b0, b1, tag);
             }
         }
         // Scale, bias, validity: element (row, key) with key = kw + nb*8 + t4*2 + e.
@@ -632,6 +549,31 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     finishCta<T, D, kTcRows>(a, sm_m, sm_l, sm_o, gcount, b, q_head0, split);
 }
 
+template <typename T, int D>
+__global__ void __launch_bounds__(D) combineSplitsKernel(Args a) {
+    pdlWait();
+    pdlLaunchDependents();
+    const int64_t row = blockIdx.x;
+    const int d = threadIdx.x;
+    const float* lse = a.ws_lse + row * a.splits;
+    const float* part = a.ws_out + row * a.splits * D + d;
+    float mx = -INFINITY;
+#pragma unroll 8
+    for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, lse[s]);
+    float o = 0.f;
+    if (mx != -INFINITY) {
+        float lsum = 0.f, osum = 0.f;
+#pragma unroll 8  // independent loads in flight: a long split list is otherwise one latency per split
+        for (int s = 0; s < a.splits; ++s) {
+            const float w = exp2f(lse[s] - mx);
+            lsum += w;
+            osum += w * part[s * D];
+        }
+        o = osum / lsum;
+    }
+    storeOne(static_cast<T*>(a.out) + row * D + d, o);
+}
+
 int groupPerCta(int group) {
     const int g = std::min(group, kMaxGroupPerCta);
     return g <= 1 ? 1 : g <= 2 ? 2 : g <= 4 ? 4 : 8;
@@ -656,6 +598,14 @@ const void* splitKernel(ElementType dtype, int head_dim, int gm) {
     if (dtype == ElementType::kBFloat16)
         return head_dim == 64 ? pickKernel<__nv_bfloat16, 64>(gm) : pickKernel<__nv_bfloat16, 128>(gm);
     return head_dim == 64 ? pickKernel<__half, 64>(gm) : pickKernel<__half, 128>(gm);
+}
+
+const void* combineKernel(ElementType dtype, int head_dim) {
+    if (dtype == ElementType::kBFloat16)
+        return head_dim == 64 ? reinterpret_cast<const void*>(&combineSplitsKernel<__nv_bfloat16, 64>)
+                              : reinterpret_cast<const void*>(&combineSplitsKernel<__nv_bfloat16, 128>);
+    return head_dim == 64 ? reinterpret_cast<const void*>(&combineSplitsKernel<__half, 64>)
+                          : reinterpret_cast<const void*>(&combineSplitsKernel<__half, 128>);
 }
 
 // The kernel, its query heads per CTA and its dynamic shared memory for a shape and variant.
@@ -760,8 +710,8 @@ Split chooseSplit(const SparseDecodeParams& p) {
     const Choice choice = choose(p);
     const int tile = choice.tile;
     if (p.splits > 0) {
-        out.splits = std::min(p.splits, kMaxSplits);
-        out.chunk = (max_len + out.splits - 1) / out.splits;
+        out.splits = p.splits;
+        out.chunk = (max_len + p.splits - 1) / p.splits;
         return out;
     }
     const int group = p.q_heads / p.kv_heads;
@@ -784,7 +734,6 @@ Split chooseSplit(const SparseDecodeParams& p) {
         c = static_cast<int>(std::ceil(total * subgroups / std::max(1, room)));
         c = std::max(c, 2 * tile);  // at least two tiles per CTA
     }
-    c = std::max(c, (max_len + kMaxSplits - 1) / kMaxSplits);
     c = (c + tile - 1) / tile * tile;
     out.splits = std::max(1, (max_len + c - 1) / c);
     out.chunk = c;
@@ -804,11 +753,8 @@ size_t sparseDecodeWorkspaceBytes(const SparseDecodeParams& p) {
     const int splits = sparseDecodeSplits(p);
     if (splits <= 1) return 0;
     const size_t rows = static_cast<size_t>(p.batch) * p.q_heads * splits;
-    const int gm = choose(p).heads_per_cta;
-    const size_t counters = static_cast<size_t>(p.batch) * p.kv_heads * ((p.q_heads / p.kv_heads + gm - 1) / gm);
-    return rows * (static_cast<size_t>(p.head_dim) + 1) * sizeof(float) + counters * sizeof(int);
+    return rows * (static_cast<size_t>(p.head_dim) + 1) * sizeof(float);
 }
-
 
 std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     if (p.batch <= 0 || p.q_heads <= 0 || p.kv_heads <= 0) return "sparse decode: batch, q_heads and kv_heads must be positive";
@@ -847,13 +793,16 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     if (splits > 1) {
         a.ws_out = static_cast<float*>(p.workspace);
         a.ws_lse = a.ws_out + static_cast<size_t>(p.batch) * p.q_heads * splits * p.head_dim;
-        a.counters = reinterpret_cast<int*>(a.ws_lse + static_cast<size_t>(p.batch) * p.q_heads * splits);
     }
     auto stream = static_cast<cudaStream_t>(p.stream);
     void* args[] = {&a};
     const dim3 grid(splits, p.kv_heads * a.subgroups, p.batch);
     allowDynamicSmem(choice.kernel, choice.smem);
     cudaError_t err = launchKernel(choice.kernel, grid, dim3(kThreads), args, choice.smem, stream);
+    if (err == cudaSuccess && splits > 1) {
+        err = launchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(p.head_dim), args, 0,
+                           stream);
+    }
     if (err != cudaSuccess) return std::string("sparse decode: launch failed: ") + cudaGetErrorString(err);
     return {};
 }

@@ -46,12 +46,11 @@ struct SparseDecodeParams {
     int max_length = 0;
     // Sum of lengths[] if known (0 = assume max_length everywhere): balances ragged heads.
     int64_t total_length = 0;
-    // Scratch from sparseDecodeWorkspaceBytes(); may be null when that returns 0. Zero-filled before
-    // its first use: it holds the split-merge counters, which every call leaves at zero again.
+    // Scratch from sparseDecodeWorkspaceBytes(); may be null when that returns 0.
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
     void* stream = nullptr;  // cudaStream_t; null = the default stream
-    // Split count; 0 = chosen from the shape (sparseDecodeSplits); at most 512 are used.
+    // Split count; 0 = chosen from the shape (sparseDecodeSplits).
     int splits = 0;
     // Equal-length heads: the chosen splits fill this many full waves of resident CTAs (0 = default).
     // More waves mean smaller CTAs, so the last ones to finish leave less of the GPU idle.

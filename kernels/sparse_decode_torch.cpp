@@ -103,7 +103,7 @@ void SparseDecodePlan::setWaves(int waves) {
     const size_t ws = sparseDecodeWorkspaceBytes(p);
     const auto floats = static_cast<int64_t>((ws + 3) / 4);
     if (ws > 0 && (!m_workspace.defined() || m_workspace.numel() < floats))
-        m_workspace = at::zeros({floats}, m_k_ptrs.options().dtype(at::kFloat));  // counters start at 0
+        m_workspace = at::empty({floats}, m_k_ptrs.options().dtype(at::kFloat));
 }
 
 void SparseDecodePlan::setLengths(const std::vector<int>& lengths) {
