@@ -549,29 +549,65 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
     finishCta<T, D, kTcRows>(a, sm_m, sm_l, sm_o, gcount, b, q_head0, split);
 }
 
+// One CTA per (sequence, query head). The splits are dealt round-robin to kThreads / (D/4) slices of
+// threads, each thread of a slice taking 4 of the D columns, so a thread loads splits / slices
+// partials (not all of them): with many splits (ragged kept subsets) the merge was a chain of
+// latencies per split. Slices meet in shared memory.
 template <typename T, int D>
-__global__ void __launch_bounds__(D) combineSplitsKernel(Args a) {
+__global__ void __launch_bounds__(kThreads) combineSplitsKernel(Args a) {
+    constexpr int kCols = D / 4;                 // threads per slice (float4 columns)
+    constexpr int kSlices = kThreads / kCols;
+    __shared__ float sm_red[kWarps];
+    __shared__ float sm_o[kSlices][D];
+    __shared__ float sm_l[kSlices];
     pdlWait();
     pdlLaunchDependents();
     const int64_t row = blockIdx.x;
-    const int d = threadIdx.x;
-    const float* lse = a.ws_lse + row * a.splits;
-    const float* part = a.ws_out + row * a.splits * D + d;
+    const int splits = a.splits;
+    const float* lse = a.ws_lse + row * splits;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
     float mx = -INFINITY;
-#pragma unroll 8
-    for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, lse[s]);
-    float o = 0.f;
+    for (int s = threadIdx.x; s < splits; s += kThreads) mx = fmaxf(mx, lse[s]);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    if (lane == 0) sm_red[warp] = mx;
+    __syncthreads();
+    mx = sm_red[0];
+#pragma unroll
+    for (int w = 1; w < kWarps; ++w) mx = fmaxf(mx, sm_red[w]);
+    const int col = (threadIdx.x % kCols) * 4;
+    const int slice = threadIdx.x / kCols;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    float lsum = 0.f;
     if (mx != -INFINITY) {
-        float lsum = 0.f, osum = 0.f;
-#pragma unroll 8  // independent loads in flight: a long split list is otherwise one latency per split
-        for (int s = 0; s < a.splits; ++s) {
+        const float* part = a.ws_out + row * splits * D + col;
+#pragma unroll 8  // independent loads in flight
+        for (int s = slice; s < splits; s += kSlices) {
             const float w = exp2f(lse[s] - mx);
+            const float4 x = *reinterpret_cast<const float4*>(part + static_cast<int64_t>(s) * D);
             lsum += w;
-            osum += w * part[s * D];
+            acc.x += w * x.x;
+            acc.y += w * x.y;
+            acc.z += w * x.z;
+            acc.w += w * x.w;
         }
-        o = osum / lsum;
     }
-    storeOne(static_cast<T*>(a.out) + row * D + d, o);
+    sm_o[slice][col] = acc.x;
+    sm_o[slice][col + 1] = acc.y;
+    sm_o[slice][col + 2] = acc.z;
+    sm_o[slice][col + 3] = acc.w;
+    if (col == 0) sm_l[slice] = lsum;
+    __syncthreads();
+    for (int d = threadIdx.x; d < D; d += kThreads) {
+        float o = 0.f, l = 0.f;
+#pragma unroll
+        for (int k = 0; k < kSlices; ++k) {
+            o += sm_o[k][d];
+            l += sm_l[k];
+        }
+        storeOne(static_cast<T*>(a.out) + row * D + d, l > 0.f ? o / l : 0.f);
+    }
 }
 
 int groupPerCta(int group) {
@@ -800,7 +836,7 @@ std::string sparseDecodeAttention(const SparseDecodeParams& p) {
     allowDynamicSmem(choice.kernel, choice.smem);
     cudaError_t err = launchKernel(choice.kernel, grid, dim3(kThreads), args, choice.smem, stream);
     if (err == cudaSuccess && splits > 1) {
-        err = launchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(p.head_dim), args, 0,
+        err = launchKernel(combineKernel(p.dtype, p.head_dim), dim3(p.batch * p.q_heads), dim3(kThreads), args, 0,
                            stream);
     }
     if (err != cudaSuccess) return std::string("sparse decode: launch failed: ") + cudaGetErrorString(err);
