@@ -107,8 +107,11 @@ private:
             at::Tensor keys = kv.headKeys(h);
             rotateKeys(keys, delta, *ctx.inv_freq);
         }
-        // Same count in every head and layer: tokens seen so far minus the entries kept.
-        m_evicted = ctx.q_positions->max().item<int64_t>() + 1 - keep.front().numel();
+        // Same count in every head and layer: tokens seen so far (the prompt, then one per decode step;
+        // counted on the host, as reading q_positions would wait for the GPU in every layer) minus the
+        // entries kept.
+        const int64_t seen = ctx.prompt_tokens + (ctx.is_prefill ? 0 : ctx.step + 1);
+        m_evicted = seen - keep.front().numel();
     }
 
     Budget m_budget;
