@@ -253,17 +253,7 @@ int cmdGenerate(int argc, char** argv) {
     const int64_t ended_ms = attnlab::nowUnixMs();
     const attnlab::GenerationResult& r = *result;
     const attnlab::ModelInfo info = model->info();
-    Json j{{"prompt_ids", r.prompt_ids},
-           {"output_ids", r.output_ids},
-           {"output_text", r.output_text},
-           {"stop_reason", r.stop_reason},
-           {"timings",
-            {{"prefill_ms", r.prefill_ms},
-             {"decode_ms_per_token", r.decode_ms_per_token},
-             {"decode_setup_ms", r.decode_setup_ms}}},
-           {"kv_bytes", r.kv_bytes},
-           {"kv_peak_bytes", r.kv_peak_bytes},
-           {"model", infoJson(info)}};
+    Json j = attnlab::generationJson(r, info);
 
     SessionOutcome session;
     if (!session_path.empty()) {

@@ -337,19 +337,23 @@ std::vector<RunRecord> comparisonRecords(const RecordContext& context, const Run
     return records;
 }
 
+Json generationJson(const GenerationResult& r, const ModelInfo& model) {
+    return Json{{"prompt_ids", r.prompt_ids},
+                {"output_ids", r.output_ids},
+                {"output_text", r.output_text},
+                {"stop_reason", r.stop_reason},
+                {"timings",
+                 {{"prefill_ms", r.prefill_ms},
+                  {"decode_ms_per_token", r.decode_ms_per_token},
+                  {"decode_setup_ms", r.decode_setup_ms}}},
+                {"kv_bytes", r.kv_bytes},
+                {"kv_peak_bytes", r.kv_peak_bytes},
+                {"model", modelInfoJson(model)}};
+}
+
 RunRecord generationRecord(const RecordContext& context, const std::string& prompt, const GenerationResult& r,
                            const GenerationSettings& settings) {
-    Json spec{{"prompt_ids", r.prompt_ids},
-              {"output_ids", r.output_ids},
-              {"output_text", r.output_text},
-              {"stop_reason", r.stop_reason},
-              {"timings",
-               {{"prefill_ms", r.prefill_ms},
-                {"decode_ms_per_token", r.decode_ms_per_token},
-                {"decode_setup_ms", r.decode_setup_ms}}},
-              {"kv_bytes", r.kv_bytes},
-              {"kv_peak_bytes", r.kv_peak_bytes},
-              {"model", modelInfoJson(context.model)}};
+    Json spec = generationJson(r, context.model);
     spec["input"] = {{"prompt", prompt}, {"prompt_ids", r.prompt_ids}};
     spec["settings"] = {{"max_new_tokens", settings.max_new_tokens},
                         {"greedy", settings.sampling.is_greedy},

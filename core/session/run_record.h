@@ -53,6 +53,9 @@ nlohmann::json modelInfoJson(const ModelInfo& info);
 nlohmann::json traceJson(const StrategyTrace& trace);
 nlohmann::json strategyRunJson(const StrategyRun& run);  // one entry of `run --json`'s "runs"
 nlohmann::json runInputJson(const RunInput& input);      // `run --json`'s "input"
+// A plain generation: ids, text, stop reason, timings, KV bytes and the model (`generate --json`, and the
+// spec of its session record).
+nlohmann::json generationJson(const GenerationResult& result, const ModelInfo& model);
 
 ModelRecord modelRecord(const RecordContext& context);
 std::string deviceText(const ModelInfo& info);  // "cpu (f32)"
