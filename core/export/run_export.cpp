@@ -95,23 +95,30 @@ const char* exportFormatName(ExportFormat format) {
     }
 }
 
+// The fields a run's JSON line and its summary share (RunRecord and RunSummary name them alike).
+template <typename Run>
+Json runFieldsJson(const Run& run) {
+    Json j = Json::object();
+    j["id"] = run.id;
+    j["name"] = run.name;
+    j["status"] = run.status;
+    j["strategy"] = run.strategy;
+    j["started"] = isoUtcFromUnixMs(run.started_unix_ms);
+    j["started_unix_ms"] = run.started_unix_ms;
+    j["ended"] = isoUtcFromUnixMs(run.ended_unix_ms);
+    j["ended_unix_ms"] = run.ended_unix_ms;
+    j["device"] = run.device;
+    j["model"] = modelJson(run.model);
+    j["metrics"] = metricsJson(run.metrics);
+    j["tags"] = run.tags;
+    j["note"] = run.note;
+    return j;
+}
+
 std::string runJsonLine(const RunRecord& run) {
-    Json line = Json::object();
-    line["id"] = run.id;
-    line["name"] = run.name;
-    line["status"] = run.status;
-    line["strategy"] = run.strategy;
-    line["started"] = isoUtcFromUnixMs(run.started_unix_ms);
-    line["started_unix_ms"] = run.started_unix_ms;
-    line["ended"] = isoUtcFromUnixMs(run.ended_unix_ms);
-    line["ended_unix_ms"] = run.ended_unix_ms;
-    line["device"] = run.device;
-    line["model"] = modelJson(run.model);
+    Json line = runFieldsJson(run);
     line["spec"] = parsedOrString(run.spec_json);
     line["versions"] = parsedOrString(run.versions_json);
-    line["metrics"] = metricsJson(run.metrics);
-    line["tags"] = run.tags;
-    line["note"] = run.note;
     line["prompt_ids"] = run.prompt_ids;
     line["output_ids"] = run.output_ids;
     line["output_text"] = run.output_text;
@@ -126,20 +133,7 @@ std::string runJsonLine(const RunRecord& run) {
 std::string runSummariesJson(const std::vector<RunSummary>& runs) {
     Json array = Json::array();
     for (const RunSummary& run : runs) {
-        Json entry = Json::object();
-        entry["id"] = run.id;
-        entry["name"] = run.name;
-        entry["status"] = run.status;
-        entry["strategy"] = run.strategy;
-        entry["started"] = isoUtcFromUnixMs(run.started_unix_ms);
-        entry["started_unix_ms"] = run.started_unix_ms;
-        entry["ended"] = isoUtcFromUnixMs(run.ended_unix_ms);
-        entry["ended_unix_ms"] = run.ended_unix_ms;
-        entry["device"] = run.device;
-        entry["model"] = modelJson(run.model);
-        entry["metrics"] = metricsJson(run.metrics);
-        entry["tags"] = run.tags;
-        entry["note"] = run.note;
+        Json entry = runFieldsJson(run);
         entry["blob_count"] = run.blob_count;
         array.push_back(std::move(entry));
     }
