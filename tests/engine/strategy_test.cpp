@@ -42,9 +42,10 @@ Fixture llama3() {
     return f;
 }
 
+// hooks: anything besides the strategy and the trace (captures, a shared prefill).
 GenerationResult runWith(Model& model, const StrategyRegistry& registry, const std::string& spec,
                          const std::vector<int32_t>& prompt, int64_t new_tokens, StrategyTrace* trace,
-                         const std::vector<int32_t>& forced = {}) {
+                         const std::vector<int32_t>& forced = {}, GenerationHooks hooks = {}) {
     auto inst = registry.create(spec);
     EXPECT_TRUE(inst.isOk()) << inst.error();
     GenerationSettings s;
@@ -52,7 +53,6 @@ GenerationResult runWith(Model& model, const StrategyRegistry& registry, const s
     s.stop_at_eos = false;
     s.keep_step_logits = true;
     s.forced_tokens = forced;
-    GenerationHooks hooks;
     hooks.strategy = inst->strategy.get();
     hooks.trace = trace;
     auto r = model.generate(prompt, s, hooks);
@@ -307,19 +307,10 @@ TEST(StreamingTest, LambdaPrefillAttendsOnlyToSinkAndWindowBlocks) {
     for (int i = 0; i < 4; ++i) prompt.insert(prompt.end(), f.prompt.begin(), f.prompt.end());
     const int64_t n = static_cast<int64_t>(prompt.size());
     auto run = [&](const std::string& spec) {
-        auto inst = registry->create(spec);
-        EXPECT_TRUE(inst.isOk()) << inst.error();
-        GenerationSettings s;
-        s.max_new_tokens = 2;
-        s.stop_at_eos = false;
-        s.keep_step_logits = true;
         GenerationHooks hooks;
-        hooks.strategy = inst->strategy.get();
         hooks.capture.layers = {1};
         hooks.capture.heads = {2};
-        auto r = f.model->generate(prompt, s, hooks);
-        EXPECT_TRUE(r.isOk()) << r.error();
-        return *r;
+        return runWith(*f.model, *registry, spec, prompt, 2, nullptr, {}, hooks);
     };
     GenerationResult lambda = run("streaming:budget=16,sink=4,lambda_prefill=true");
     GenerationResult dense = run("streaming:budget=16,sink=4");
@@ -405,23 +396,15 @@ TEST(SharedPrefillTest, ReusedPrefillEqualsAFreshRunForEveryCacheStrategy) {
                                    "snapkv:budget=20,window=8"}) {
         StrategyTrace fresh_trace, reused_trace;
         GenerationResult fresh = runWith(*f.model, *registry, spec, f.prompt, 6, &fresh_trace);
-        auto inst = registry->create(spec);
-        GenerationSettings s;
-        s.max_new_tokens = 6;
-        s.stop_at_eos = false;
-        s.keep_step_logits = true;
-        GenerationHooks hooks;
-        hooks.strategy = inst->strategy.get();
-        hooks.trace = &reused_trace;
-        hooks.reuse_prefill = snapshot->get();
-        auto reused = f.model->generate(f.prompt, s, hooks);
-        ASSERT_TRUE(reused.isOk()) << reused.error();
-        EXPECT_EQ(reused->output_ids, fresh.output_ids) << spec;
-        EXPECT_EQ(reused->kv_bytes, fresh.kv_bytes) << spec;
-        ASSERT_EQ(reused->step_logits.size(), fresh.step_logits.size());
+        GenerationHooks shared;
+        shared.reuse_prefill = snapshot->get();
+        GenerationResult reused = runWith(*f.model, *registry, spec, f.prompt, 6, &reused_trace, {}, shared);
+        EXPECT_EQ(reused.output_ids, fresh.output_ids) << spec;
+        EXPECT_EQ(reused.kv_bytes, fresh.kv_bytes) << spec;
+        ASSERT_EQ(reused.step_logits.size(), fresh.step_logits.size());
         double diff = 0;
         for (size_t i = 0; i < fresh.step_logits.size(); ++i)
-            diff = std::max(diff, double(std::fabs(reused->step_logits[i] - fresh.step_logits[i])));
+            diff = std::max(diff, double(std::fabs(reused.step_logits[i] - fresh.step_logits[i])));
         EXPECT_LT(diff, 1e-5) << spec;
         ASSERT_EQ(reused_trace.decisions.size(), fresh_trace.decisions.size());
         for (size_t i = 0; i < fresh_trace.decisions.size(); ++i)
