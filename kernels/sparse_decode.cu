@@ -296,8 +296,8 @@ __global__ void __launch_bounds__(kThreads) splitDecodeKernel(Args a) {
 // m16n8k16 A operand (zero rows pad a smaller group); each warp takes 16 keys of a 64-key tile:
 // S = Q K^T in two n8 blocks, online softmax per row, then O += P V with P reused from the S
 // accumulators as the A operand and V fragments loaded transposed by ldmatrix. K/V tiles stream
-// through a 2- or 3-stage pipeline by cp.async or Hopper bulk copies (tcStages, bulkByDefault);
-// rows are padded by 16 bytes so fragment loads hit distinct banks.
+// through a 2- or 3-stage cp.async pipeline (tcStages); rows are padded by 16 bytes so fragment
+// loads hit distinct banks. On Hopper, large reads take tcBulkDecodeKernel below (bulkByDefault).
 constexpr int kTcTile = 64;
 constexpr int kTcStages = 3;
 constexpr int kTcRows = 16;
@@ -311,217 +311,160 @@ __host__ __device__ constexpr size_t tcStageBytes() {
     return 2 * kTcTile * tcRowElems<D>() * 2 + kTcTile * sizeof(float);
 }
 
+// ---- Pieces shared by the tensor-core kernels (fragment layouts of mma.sync m16n8k16) ----------
 
-// kBulk: K/V rows arrive by Hopper bulk copies (one 2*D-byte copy per row and matrix, thread i
-// copying row i % 64 of K or V) completing on one mbarrier per stage, instead of sixteen 16-byte
-// cp.async per thread; the per-row bias, when there is one, still comes by cp.async. Rows past the
-// head's end are not copied: their scores are masked and their V rows zeroed before use.
-// kStages_: pipeline depth, 2 or 3 (tcStages).
-template <int D>
-__host__ __device__ constexpr size_t tcSmemBytes(int stages, bool bulk) {
-    return stages * tcStageBytes<D>() + (bulk ? stages * sizeof(uint64_t) : 0);
+// What a tensor-core CTA works on: rows [row_begin, row_end) of KV head s (= batch * kv_heads + head)
+// for query heads q_head0 .. q_head0 + gcount - 1 of batch b.
+struct TcCta {
+    int split, b, s, gcount, q_head0, row_begin, row_end;
+};
+
+__device__ __forceinline__ TcCta tcCta(const Args& a) {
+    TcCta c;
+    c.split = blockIdx.x;
+    const int hkv = blockIdx.y / a.subgroups;
+    const int h0 = (blockIdx.y % a.subgroups) * kTcRows;
+    c.b = blockIdx.z;
+    c.gcount = min(kTcRows, a.group - h0);
+    c.s = c.b * a.kv_heads + hkv;
+    c.q_head0 = hkv * a.group + h0;
+    c.row_begin = c.split * a.chunk;
+    c.row_end = min(a.lengths[c.s], c.row_begin + a.chunk);
+    return c;
 }
 
-template <typename T, int D, bool kBulk, int kStages_>
-__global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
+// Q as A fragments, one per 16 columns of D; rows >= gcount are zero.
+template <typename T, int D>
+__device__ __forceinline__ void tcLoadQ(const Args& a, const TcCta& c, uint32_t (&qa)[D / 16][4]) {
+    const int g = (threadIdx.x & 31) >> 2;
+    const int t4 = threadIdx.x & 3;
+    const T* qb = static_cast<const T*>(a.q) + (static_cast<int64_t>(c.b) * a.q_heads + c.q_head0) * D;
+    const uint32_t zero = 0;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+        const int c0 = ks * 16 + t4 * 2;
+        qa[ks][0] = g < c.gcount ? *reinterpret_cast<const uint32_t*>(qb + g * D + c0) : zero;
+        qa[ks][1] = g + 8 < c.gcount ? *reinterpret_cast<const uint32_t*>(qb + (g + 8) * D + c0) : zero;
+        qa[ks][2] = g < c.gcount ? *reinterpret_cast<const uint32_t*>(qb + g * D + c0 + 8) : zero;
+        qa[ks][3] = g + 8 < c.gcount ? *reinterpret_cast<const uint32_t*>(qb + (g + 8) * D + c0 + 8) : zero;
+    }
+}
+
+// Scores of NB blocks of 8 keys, kw + nb*8 .. of the tile in ks (rows of kRow elements): S = Q K^T,
+// scaled to base 2, plus the per-key bias bs (null: none); keys >= valid are -inf. Element
+// (row g or g + 8, key kw + nb*8 + t4*2 + e) is sc[nb][e] or sc[nb][2 + e].
+template <typename T, int D, int NB>
+__device__ __forceinline__ void tcScores(float (&sc)[NB][4], const uint32_t (&qa)[D / 16][4], const T* ks, int kw,
+                                         const float* bs, int valid, float scale_log2) {
     constexpr int kRow = tcRowElems<D>();
-    constexpr int kNb = D / 8;                                   // n8 blocks of the output
+    const int g = (threadIdx.x & 31) >> 2;
+    const int t4 = threadIdx.x & 3;
+    const T* tag = nullptr;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+        sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.f;
+        const T* krow = ks + (kw + nb * 8 + g) * kRow + t4 * 2;
+#pragma unroll
+        for (int k16 = 0; k16 < D / 16; ++k16) {
+            const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16);
+            const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16 + 8);
+            mma16816(sc[nb], qa[k16], b0, b1, tag);
+        }
+    }
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            const int key = kw + nb * 8 + t4 * 2 + e;
+            const bool ok = key < valid;
+            const float bv = bs ? bs[key] * kLog2e : 0.f;
+            sc[nb][e] = ok ? sc[nb][e] * scale_log2 + bv : -INFINITY;
+            sc[nb][2 + e] = ok ? sc[nb][2 + e] * scale_log2 + bv : -INFINITY;
+        }
+    }
+}
+
+// One online-softmax step over the scores of NB blocks of 8 keys: the rows' maxima m (across the
+// quad), O and the partial sums l rescaled to them, and P = exp2(S - m) as NB/2 A fragments (one
+// per 16 keys) with l += P.
+template <typename T, int D, int NB>
+__device__ __forceinline__ void tcSoftmax(const float (&sc)[NB][4], float (&m)[2], float (&l)[2], float (&o)[D / 8][4],
+                                          uint32_t (&pa)[NB / 2][4]) {
     const float kNegInf = -INFINITY;
     const T* tag = nullptr;
-
-    extern __shared__ __align__(16) unsigned char smem[];
-    pdlWait();  // q and this step's K/V come from the kernels before (see launchKernel)
-    pdlLaunchDependents();
-
-    const int split = blockIdx.x;
-    const int hkv = blockIdx.y / a.subgroups;
-    const int sub = blockIdx.y % a.subgroups;
-    const int b = blockIdx.z;
-    const int h0 = sub * kTcRows;
-    const int gcount = min(kTcRows, a.group - h0);
-    const int s = b * a.kv_heads + hkv;
-    const int len = a.lengths[s];
-    const int row_begin = split * a.chunk;
-    const int row_end = min(len, row_begin + a.chunk);
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    const int g = lane >> 2;  // fragment row (and row + 8)
-    const int t4 = lane & 3;
-    const int q_head0 = hkv * a.group + h0;
-
-    // Q as A fragments, one per 16 columns of D; rows >= gcount are zero.
-    uint32_t qa[D / 16][4];
-    {
-        const T* qb = static_cast<const T*>(a.q) + (static_cast<int64_t>(b) * a.q_heads + q_head0) * D;
-        const uint32_t zero = 0;
+    float tmax[2] = {kNegInf, kNegInf};
 #pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks) {
-            const int c0 = ks * 16 + t4 * 2;
-            qa[ks][0] = g < gcount ? *reinterpret_cast<const uint32_t*>(qb + g * D + c0) : zero;
-            qa[ks][1] = g + 8 < gcount ? *reinterpret_cast<const uint32_t*>(qb + (g + 8) * D + c0) : zero;
-            qa[ks][2] = g < gcount ? *reinterpret_cast<const uint32_t*>(qb + g * D + c0 + 8) : zero;
-            qa[ks][3] = g + 8 < gcount ? *reinterpret_cast<const uint32_t*>(qb + (g + 8) * D + c0 + 8) : zero;
-        }
+    for (int nb = 0; nb < NB; ++nb) {
+        tmax[0] = fmaxf(tmax[0], fmaxf(sc[nb][0], sc[nb][1]));
+        tmax[1] = fmaxf(tmax[1], fmaxf(sc[nb][2], sc[nb][3]));
     }
-    float o[kNb][4];
 #pragma unroll
-    for (int n = 0; n < kNb; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    float m[2] = {kNegInf, kNegInf};  // rows g and g + 8
-    float l[2] = {0.f, 0.f};          // this thread's partial sums
-
-    const T* kb = static_cast<const T*>(a.k_rows[s]);
-    const T* vb = static_cast<const T*>(a.v_rows[s]);
-    const int* idx = a.indices ? a.indices[s] : nullptr;
-    const float* bias = a.bias ? a.bias[s] : nullptr;
-    const int64_t stride = a.row_stride;
-    const int rows = max(0, row_end - row_begin);
-    const int tiles = (rows + kTcTile - 1) / kTcTile;
-
-    auto stageK = [&](int st) { return reinterpret_cast<T*>(smem + st * tcStageBytes<D>()); };
-    auto stageV = [&](int st) { return reinterpret_cast<T*>(smem + st * tcStageBytes<D>() + kTcTile * kRow * 2); };
-    auto stageBias = [&](int st) {
-        return reinterpret_cast<float*>(smem + st * tcStageBytes<D>() + 2 * kTcTile * kRow * 2);
-    };
-
-    RowTileLoader<T, kTcTile, D, kRow, kThreads> loader{kb, vb, idx, bias, stride, row_begin, row_end, {}};
-    uint64_t* bars = reinterpret_cast<uint64_t*>(smem + kStages_ * tcStageBytes<D>());
-    const int brow = threadIdx.x % kTcTile;  // bulk: this thread's row of the tile ...
-    const bool bv = threadIdx.x >= kTcTile;  // ... of V (else of K)
-    auto bulkRow = [&](int tile) {          // its storage row, or -1 past the head's end
-        const int i = row_begin + tile * kTcTile + brow;
-        return i < row_end ? (idx ? __ldg(idx + i) : i) : -1;
-    };
-    int bnext = -1;
-    if constexpr (kBulk) {
-        if (threadIdx.x == 0) {
-            for (int st = 0; st < kStages_; ++st) mbarrierInit(&bars[st], 1);
-            fenceMbarrierInit();
-        }
-        __syncthreads();
-        bnext = bulkRow(0);
-    } else {
-        loader.loadRows(0);
+    for (int r = 0; r < 2; ++r) {
+        tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
+        tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
     }
-    auto issue = [&](int tile) {
-        if constexpr (kBulk) {
-            if (tile < tiles) {
-                const int st = tile % kStages_;
-                if (threadIdx.x == 0) {
-                    const int valid = min(kTcTile, row_end - (row_begin + tile * kTcTile));
-                    mbarrierArriveExpectTx(&bars[st], static_cast<uint32_t>(2 * valid * D * sizeof(T)));
-                }
-                if (bnext >= 0)
-                    bulkCopy((bv ? stageV(st) : stageK(st)) + brow * kRow, (bv ? vb : kb) + int64_t(bnext) * stride,
-                             D * sizeof(T), &bars[st]);
-                if (bias && !bv) cpAsync4(stageBias(st) + brow, bias + max(bnext, 0), bnext >= 0);
-                bnext = bulkRow(tile + 1);
-            }
-        } else if (tile < tiles) {
-            loader.issue(tile, stageK(tile % kStages_), stageV(tile % kStages_), stageBias(tile % kStages_));
-        }
-        cpAsyncCommit();
-    };
+    float corr[2];
 #pragma unroll
-    for (int t = 0; t < kStages_ - 1; ++t) issue(t);
-
-    for (int t = 0; t < tiles; ++t) {
-        issue(t + kStages_ - 1);
-        const int st = t % kStages_;
-        if constexpr (kBulk) mbarrierWait(&bars[st], (t / kStages_) & 1);
-        cpAsyncWait<kStages_ - 1>();
-        if constexpr (kBulk) {
-            const int valid = row_end - (row_begin + t * kTcTile);
-            if (valid < kTcTile) {  // the last tile: zero the V rows no copy wrote (P is 0 there, V must be finite)
-                for (int e = threadIdx.x; e < (kTcTile - valid) * (D / 8); e += kThreads)
-                    *reinterpret_cast<uint4*>(stageV(st) + (valid + e / (D / 8)) * kRow + (e % (D / 8)) * 8) =
-                        make_uint4(0, 0, 0, 0);
-            }
-        }
-        __syncthreads();
-        const T* ks = stageK(st);
-        const T* vs = stageV(st);
-        const float* bs = stageBias(st);
-        const int kw = warp * 16;  // this warp's first key in the tile
-        const int tile_base = row_begin + t * kTcTile;
-
-        float sc[2][4];
+    for (int r = 0; r < 2; ++r) {
+        const float mn = fmaxf(m[r], tmax[r]);
+        corr[r] = (mn == kNegInf || mn == m[r]) ? 1.f : exp2f(m[r] - mn);
+        m[r] = mn;
+        l[r] *= corr[r];
+    }
 #pragma unroll
-        for (int nb = 0; nb < 2; ++nb) {
-            sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.f;
-            const T* krow = ks + (kw + nb * 8 + g) * kRow + t4 * 2;
+    for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= corr[0];
+        o[n][1] *= corr[0];
+        o[n][2] *= corr[1];
+        o[n][3] *= corr[1];
+    }
 #pragma unroll
-            for (int k16 = 0; k16 < D / 16; ++k16) {
-                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16);
-                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + k16 * 16 + 8);
-                mma16816(sc[nb], qa[k16], b0, b1, tag);
-            }
-        }
-        // Scale, bias, validity: element (row, key) with key = kw + nb*8 + t4*2 + e.
-        float tmax[2] = {kNegInf, kNegInf};
-#pragma unroll
-        for (int nb = 0; nb < 2; ++nb) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int key = kw + nb * 8 + t4 * 2 + e;
-                const bool ok = tile_base + key < row_end;
-                const float bv = bias ? bs[key] * kLog2e : 0.f;
-                sc[nb][e] = ok ? sc[nb][e] * a.scale_log2 + bv : kNegInf;
-                sc[nb][2 + e] = ok ? sc[nb][2 + e] * a.scale_log2 + bv : kNegInf;
-                tmax[0] = fmaxf(tmax[0], sc[nb][e]);
-                tmax[1] = fmaxf(tmax[1], sc[nb][2 + e]);
-            }
-        }
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
-            tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
-        }
-        float corr[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const float mn = fmaxf(m[r], tmax[r]);
-            corr[r] = (mn == kNegInf || mn == m[r]) ? 1.f : exp2f(m[r] - mn);
-            m[r] = mn;
-            l[r] *= corr[r];
-        }
-#pragma unroll
-        for (int n = 0; n < kNb; ++n) {
-            o[n][0] *= corr[0];
-            o[n][1] *= corr[0];
-            o[n][2] *= corr[1];
-            o[n][3] *= corr[1];
-        }
+    for (int kk = 0; kk < NB / 2; ++kk) {
         float p[2][4];
 #pragma unroll
-        for (int nb = 0; nb < 2; ++nb) {
+        for (int h = 0; h < 2; ++h) {
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 const int r = e >> 1;
-                p[nb][e] = sc[nb][e] == kNegInf ? 0.f : exp2f(sc[nb][e] - m[r]);
-                l[r] += p[nb][e];
+                const float x = sc[2 * kk + h][e];
+                p[h][e] = x == kNegInf ? 0.f : exp2f(x - m[r]);
+                l[r] += p[h][e];
             }
         }
-        uint32_t pa[4];
-        pa[0] = packPair(p[0][0], p[0][1], tag);
-        pa[1] = packPair(p[0][2], p[0][3], tag);
-        pa[2] = packPair(p[1][0], p[1][1], tag);
-        pa[3] = packPair(p[1][2], p[1][3], tag);
-        // V fragments: matrices (keys 0-7 | 8-15) x (dims n*8 | n*8+8), transposed by ldmatrix.
-        const int mi = lane >> 3;
-        const int ri = lane & 7;
-        const T* vrow = vs + (kw + (mi & 1) * 8 + ri) * kRow + (mi >> 1) * 8;
-#pragma unroll
-        for (int n = 0; n < kNb; n += 2) {
-            uint32_t vf[4];
-            ldmatrixX4Trans(vf, vrow + n * 8);
-            mma16816(o[n], pa, vf[0], vf[1], tag);
-            mma16816(o[n + 1], pa, vf[2], vf[3], tag);
-        }
-        __syncthreads();
+        pa[kk][0] = packPair(p[0][0], p[0][1], tag);
+        pa[kk][1] = packPair(p[0][2], p[0][3], tag);
+        pa[kk][2] = packPair(p[1][0], p[1][1], tag);
+        pa[kk][3] = packPair(p[1][2], p[1][3], tag);
     }
-    cpAsyncWait<0>();
+}
 
-    // Row sums across the quad, then the warps' partial results through shared memory.
+// O += P V for 16 keys k0 .. k0 + 15 of the tile in vs. V fragments: matrices (keys 0-7 | 8-15) x
+// (dims n*8 | n*8+8), transposed by ldmatrix.
+template <typename T, int D>
+__device__ __forceinline__ void tcAccumulatePV(float (&o)[D / 8][4], const uint32_t (&pa)[4], const T* vs, int k0) {
+    const T* tag = nullptr;
+    const int lane = threadIdx.x & 31;
+    const int mi = lane >> 3;
+    const int ri = lane & 7;
+    const T* vrow = vs + (k0 + (mi & 1) * 8 + ri) * tcRowElems<D>() + (mi >> 1) * 8;
+#pragma unroll
+    for (int n = 0; n < D / 8; n += 2) {
+        uint32_t vf[4];
+        ldmatrixX4Trans(vf, vrow + n * 8);
+        mma16816(o[n], pa, vf[0], vf[1], tag);
+        mma16816(o[n + 1], pa, vf[2], vf[3], tag);
+    }
+}
+
+// The last step: row sums across the quad, then the warps' partial results (m, l and O in the
+// accumulator layout) through shared memory into finishCta.
+template <typename T, int D>
+__device__ __forceinline__ void tcFinish(const Args& a, const TcCta& c, unsigned char* smem, const float (&o)[D / 8][4],
+                                         const float (&m)[2], float (&l)[2]) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int g = lane >> 2;
+    const int t4 = lane & 3;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
@@ -538,7 +481,7 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
         sm_l[warp * kTcRows + g + 8] = l[1];
     }
 #pragma unroll
-    for (int n = 0; n < kNb; ++n) {
+    for (int n = 0; n < D / 8; ++n) {
         const int col = n * 8 + t4 * 2;
         sm_o[(warp * kTcRows + g) * D + col] = o[n][0];
         sm_o[(warp * kTcRows + g) * D + col + 1] = o[n][1];
@@ -546,7 +489,171 @@ __global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
         sm_o[(warp * kTcRows + g + 8) * D + col + 1] = o[n][3];
     }
     __syncthreads();
-    finishCta<T, D, kTcRows>(a, sm_m, sm_l, sm_o, gcount, b, q_head0, split);
+    finishCta<T, D, kTcRows>(a, sm_m, sm_l, sm_o, c.gcount, c.b, c.q_head0, c.split);
+}
+
+// kStages_: pipeline depth, 2 or 3 (tcStages).
+template <typename T, int D, int kStages_>
+__global__ void __launch_bounds__(kThreads) tcDecodeKernel(Args a) {
+    constexpr int kRow = tcRowElems<D>();
+    extern __shared__ __align__(16) unsigned char smem[];
+    pdlWait();  // q and this step's K/V come from the kernels before (see launchKernel)
+    pdlLaunchDependents();
+
+    const TcCta c = tcCta(a);
+    uint32_t qa[D / 16][4];
+    tcLoadQ<T, D>(a, c, qa);
+    float o[D / 8][4] = {};
+    float m[2] = {-INFINITY, -INFINITY};  // rows g and g + 8
+    float l[2] = {0.f, 0.f};              // this thread's partial sums
+
+    const T* kb = static_cast<const T*>(a.k_rows[c.s]);
+    const T* vb = static_cast<const T*>(a.v_rows[c.s]);
+    const int* idx = a.indices ? a.indices[c.s] : nullptr;
+    const float* bias = a.bias ? a.bias[c.s] : nullptr;
+    const int tiles = (max(0, c.row_end - c.row_begin) + kTcTile - 1) / kTcTile;
+
+    auto stageK = [&](int st) { return reinterpret_cast<T*>(smem + st * tcStageBytes<D>()); };
+    auto stageV = [&](int st) { return reinterpret_cast<T*>(smem + st * tcStageBytes<D>() + kTcTile * kRow * 2); };
+    auto stageBias = [&](int st) {
+        return reinterpret_cast<float*>(smem + st * tcStageBytes<D>() + 2 * kTcTile * kRow * 2);
+    };
+
+    RowTileLoader<T, kTcTile, D, kRow, kThreads> loader{kb, vb, idx, bias, a.row_stride, c.row_begin, c.row_end, {}};
+    loader.loadRows(0);
+    auto issue = [&](int tile) {
+        if (tile < tiles) loader.issue(tile, stageK(tile % kStages_), stageV(tile % kStages_), stageBias(tile % kStages_));
+        cpAsyncCommit();
+    };
+#pragma unroll
+    for (int t = 0; t < kStages_ - 1; ++t) issue(t);
+
+    const int kw = (threadIdx.x >> 5) * 16;  // this warp's first key in a tile
+    for (int t = 0; t < tiles; ++t) {
+        issue(t + kStages_ - 1);
+        const int st = t % kStages_;
+        cpAsyncWait<kStages_ - 1>();
+        __syncthreads();
+        float sc[2][4];
+        tcScores<T, D, 2>(sc, qa, stageK(st), kw, bias ? stageBias(st) : nullptr, c.row_end - (c.row_begin + t * kTcTile),
+                          a.scale_log2);
+        uint32_t pa[1][4];
+        tcSoftmax<T, D, 2>(sc, m, l, o, pa);
+        tcAccumulatePV<T, D>(o, pa[0], stageV(st), kw);
+        __syncthreads();
+    }
+    cpAsyncWait<0>();
+    tcFinish<T, D>(a, c, smem, o, m, l);
+}
+
+// ---- Tensor-core variant with Hopper bulk copies (large reads, bulkByDefault) ---------------------
+// Same fragments as tcDecodeKernel, but 128-key tiles with one K and one V buffer in
+// FlashAttention-2's order: K(t+1) is copied while P V(t) runs and V(t+1) while S(t+1) = Q K(t+1)^T
+// runs. Each of the 128 threads copies row i of K and of V (one 2*D-byte bulk copy each, with an L2
+// evict-first hint: the rows are read once) completing on the matrix's mbarrier; the per-row bias,
+// when there is one, comes by cp.async with K. Rows past the head's end are not copied: their
+// scores are masked and their V rows zeroed. Each warp takes 32 keys of a tile. The CTA asks for
+// kBulkSmem of shared memory so at most two run per SM (bulkSmemBytes).
+// Against the 64-key, 2-stage bulk pipeline it replaced (three CTAs per SM), batch 1 at 128K in one
+// process: 132.1 vs 137.5 us (4.07 vs 3.90 TB/s); batch 4 at 32K 132.4 vs 134.2. Alone, the 128-key
+// tiles at three CTAs per SM were 1 % slower, the evict-first hint 1 % faster, and two CTAs per SM
+// (a 256-CTA grid) 0.5 % faster with 64-key tiles and 2.5 % with 128-key tiles
+// (tests/bench/results/kernel_bench-2026-11-29.md, "Session 7").
+constexpr int kBulkTile = 128;
+constexpr size_t kBulkSmem = 96 * 1024;  // > 1/3 of an SM's 228 KB: two CTAs per SM
+
+template <int D>
+__host__ __device__ constexpr size_t bulkSmemUsed() {
+    return 2 * kBulkTile * tcRowElems<D>() * 2 + kBulkTile * sizeof(float) + 2 * sizeof(uint64_t);
+}
+template <int D>
+constexpr size_t bulkSmemBytes() {
+    static_assert(bulkSmemUsed<D>() <= kBulkSmem, "the bulk kernel's buffers fit its request");
+    return kBulkSmem;
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads) tcBulkDecodeKernel(Args a) {
+    constexpr int kRow = tcRowElems<D>();
+    constexpr int kTile = kBulkTile;
+    static_assert(kTile == kThreads, "one row of K and of V per thread");
+    extern __shared__ __align__(16) unsigned char smem[];
+    pdlWait();
+    pdlLaunchDependents();
+
+    const TcCta c = tcCta(a);
+    uint32_t qa[D / 16][4];
+    tcLoadQ<T, D>(a, c, qa);
+    float o[D / 8][4] = {};
+    float m[2] = {-INFINITY, -INFINITY};
+    float l[2] = {0.f, 0.f};
+
+    const T* kb = static_cast<const T*>(a.k_rows[c.s]);
+    const T* vb = static_cast<const T*>(a.v_rows[c.s]);
+    const int* idx = a.indices ? a.indices[c.s] : nullptr;
+    const float* bias = a.bias ? a.bias[c.s] : nullptr;
+    const int64_t stride = a.row_stride;
+    const int tiles = (max(0, c.row_end - c.row_begin) + kTile - 1) / kTile;
+
+    T* ksm = reinterpret_cast<T*>(smem);
+    T* vsm = ksm + kTile * kRow;
+    float* bsm = reinterpret_cast<float*>(vsm + kTile * kRow);
+    uint64_t* bars = reinterpret_cast<uint64_t*>(bsm + kTile);  // [0]: K, [1]: V
+    auto srcRow = [&](int tile) {  // this thread's storage row of `tile`, or -1 past the head's end
+        const int i = c.row_begin + tile * kTile + threadIdx.x;
+        return i < c.row_end ? (idx ? __ldg(idx + i) : i) : -1;
+    };
+    auto txBytes = [&](int tile) {
+        return static_cast<uint32_t>(min(kTile, c.row_end - (c.row_begin + tile * kTile)) * D * sizeof(T));
+    };
+    auto issueK = [&](int tile, int r) {
+        if (threadIdx.x == 0) mbarrierArriveExpectTx(&bars[0], txBytes(tile));
+        if (r >= 0) bulkCopy(ksm + threadIdx.x * kRow, kb + int64_t(r) * stride, D * sizeof(T), &bars[0]);
+        if (bias) cpAsync4(bsm + threadIdx.x, bias + max(r, 0), r >= 0);
+        cpAsyncCommit();
+    };
+    auto issueV = [&](int tile, int r) {  // a row past the end is zeroed (P is 0 there, V must be finite)
+        if (threadIdx.x == 0) mbarrierArriveExpectTx(&bars[1], txBytes(tile));
+        if (r >= 0) {
+            bulkCopy(vsm + threadIdx.x * kRow, vb + int64_t(r) * stride, D * sizeof(T), &bars[1]);
+        } else {
+#pragma unroll
+            for (int k = 0; k < D / 8; ++k) *reinterpret_cast<uint4*>(vsm + threadIdx.x * kRow + k * 8) = make_uint4(0, 0, 0, 0);
+        }
+    };
+    if (threadIdx.x == 0) {
+        mbarrierInit(&bars[0], 1);
+        mbarrierInit(&bars[1], 1);
+        fenceMbarrierInit();
+    }
+    __syncthreads();
+    int rnext = srcRow(0);
+    if (tiles > 0) {
+        issueK(0, rnext);
+        issueV(0, rnext);
+    }
+    const int kw = (threadIdx.x >> 5) * 32;  // this warp's first key in a tile
+    for (int t = 0; t < tiles; ++t) {
+        rnext = srcRow(t + 1);
+        mbarrierWait(&bars[0], t & 1);
+        if (bias) {  // uniform: the bias came by cp.async, visible to all after a barrier
+            cpAsyncWait<0>();
+            __syncthreads();
+        }
+        float sc[4][4];
+        tcScores<T, D, 4>(sc, qa, ksm, kw, bias ? bsm : nullptr, c.row_end - (c.row_begin + t * kTile), a.scale_log2);
+        __syncthreads();  // K(t) and its bias are read: copy K(t + 1) while the rest runs
+        if (t + 1 < tiles) issueK(t + 1, rnext);
+        uint32_t pa[2][4];
+        tcSoftmax<T, D, 4>(sc, m, l, o, pa);
+        mbarrierWait(&bars[1], t & 1);
+        tcAccumulatePV<T, D>(o, pa[0], vsm, kw);
+        tcAccumulatePV<T, D>(o, pa[1], vsm, kw + 16);
+        __syncthreads();  // V(t) is read
+        if (t + 1 < tiles) issueV(t + 1, rnext);
+    }
+    cpAsyncWait<0>();
+    tcFinish<T, D>(a, c, smem, o, m, l);
 }
 
 // One CTA per (sequence, query head). The splits are dealt round-robin to kThreads / (D/4) slices of
@@ -652,18 +759,25 @@ struct Choice {
     int tile = 32;
 };
 
-template <bool kBulk, int kStages_>
+template <int kStages_>
 const void* tcKernelFor(ElementType dtype, int head_dim) {
     if (dtype == ElementType::kBFloat16)
-        return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 64, kBulk, kStages_>)
-                              : reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 128, kBulk, kStages_>);
-    return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__half, 64, kBulk, kStages_>)
-                          : reinterpret_cast<const void*>(&tcDecodeKernel<__half, 128, kBulk, kStages_>);
+        return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 64, kStages_>)
+                              : reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 128, kStages_>);
+    return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__half, 64, kStages_>)
+                          : reinterpret_cast<const void*>(&tcDecodeKernel<__half, 128, kStages_>);
 }
 
-const void* tcKernel(ElementType dtype, int head_dim, bool bulk, int stages) {
-    if (stages == 2) return bulk ? tcKernelFor<true, 2>(dtype, head_dim) : tcKernelFor<false, 2>(dtype, head_dim);
-    return bulk ? tcKernelFor<true, kTcStages>(dtype, head_dim) : tcKernelFor<false, kTcStages>(dtype, head_dim);
+const void* tcKernel(ElementType dtype, int head_dim, int stages) {
+    return stages == 2 ? tcKernelFor<2>(dtype, head_dim) : tcKernelFor<kTcStages>(dtype, head_dim);
+}
+
+const void* tcBulkKernel(ElementType dtype, int head_dim) {
+    if (dtype == ElementType::kBFloat16)
+        return head_dim == 64 ? reinterpret_cast<const void*>(&tcBulkDecodeKernel<__nv_bfloat16, 64>)
+                              : reinterpret_cast<const void*>(&tcBulkDecodeKernel<__nv_bfloat16, 128>);
+    return head_dim == 64 ? reinterpret_cast<const void*>(&tcBulkDecodeKernel<__half, 64>)
+                          : reinterpret_cast<const void*>(&tcBulkDecodeKernel<__half, 128>);
 }
 
 // K/V bytes one call reads (K and V, 2 bytes an element).
@@ -672,18 +786,19 @@ double readBytes(const SparseDecodeParams& p) {
     return rows * p.head_dim * 2.0 * 2.0;
 }
 
-// The default tensor-core kernel takes its rows by bulk copies on compute capability 9.0 once a call
-// reads at least 256 MB (ATTNLAB_DECODE_BULK=0: never), by cp.async below: measured in
-// tests/bench/results/kernel_bench-2026-11-28.md (session 5), bulk is 2-4 % faster on large reads
-// and level or slower on small ones (the engine's 1B decode: 1.042 vs 1.021 ms/token).
+// The default tensor-core path is tcBulkDecodeKernel on compute capability 9.0 once a call reads at
+// least 256 MB (ATTNLAB_DECODE_BULK=0: never), the cp.async kernel below: measured in
+// tests/bench/results/kernel_bench-2026-11-28.md (session 5), bulk rows are 2-4 % faster on large
+// reads and level or slower on small ones (the engine's 1B decode: 1.042 vs 1.021 ms/token).
 // Index lists (gathered rows) keep cp.async: at batch 1, 512K with a random quarter of the rows kept,
-// 1.27x the copy floor against 1.32x with bulk rows (kernel_bench-2026-11-29.md).
+// 1.27x the copy floor against 1.32x with the bulk rows of session 6 (kernel_bench-2026-11-29.md).
 bool bulkByDefault(const SparseDecodeParams& p) {
     static const bool enabled = !switchedOff("ATTNLAB_DECODE_BULK") && computeCapability90();
     return enabled && readBytes(p) >= 256e6 && !p.indices;
 }
 
-// Pipeline depth of the tensor-core kernels: 2 stages (three CTAs per SM at D = 128) once a call
+// Pipeline depth of the cp.async tensor-core kernel (reads below 256 MB on Hopper, every read with
+// ATTNLAB_DECODE_BULK=0 or on other GPUs): 2 stages (three CTAs per SM at D = 128) once a call
 // reads at least 512 MB of equal-length heads, where more resident CTAs pay; 3 (two per SM) below,
 // where each CTA has few tiles and a deeper pipeline hides more of their latency, and for ragged
 // heads (kept subsets: 2 stages measured 1.42x the floor at B=1 512K against 1.31x with 3).
@@ -710,11 +825,17 @@ Choice choose(const SparseDecodeParams& p) {
     } else {
         const bool bulk = p.variant == DecodeVariant::kTensorCoresBulk ||
                           (p.variant == DecodeVariant::kTensorCores && bulkByDefault(p));
-        const int stages = tcStages(p);
         c.heads_per_cta = kTcRows;
-        c.kernel = tcKernel(p.dtype, p.head_dim, bulk, stages);
-        c.smem = p.head_dim == 64 ? tcSmemBytes<64>(stages, bulk) : tcSmemBytes<128>(stages, bulk);
-        c.tile = kTcTile;
+        if (bulk) {
+            c.kernel = tcBulkKernel(p.dtype, p.head_dim);
+            c.smem = p.head_dim == 64 ? bulkSmemBytes<64>() : bulkSmemBytes<128>();
+            c.tile = kBulkTile;
+        } else {
+            const int stages = tcStages(p);
+            c.kernel = tcKernel(p.dtype, p.head_dim, stages);
+            c.smem = stages * (p.head_dim == 64 ? tcStageBytes<64>() : tcStageBytes<128>());
+            c.tile = kTcTile;
+        }
     }
     return c;
 }
