@@ -31,21 +31,15 @@ __device__ __forceinline__ float round(float x) {
 constexpr int kNormThreads = 1024;
 
 template <typename T>
-__global__ void __launch_bounds__(kNormThreads) addRmsNormKernel(T* x, const T* delta, const T* w, T* out, int hidden,
-                                                                 float eps) {
+__global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, const T* w, T* out, int hidden, float eps) {
     pdlWait();
     pdlLaunchDependents();
     const int row = blockIdx.x;
-    T* xr = x + static_cast<int64_t>(row) * hidden;
-    const T* dr = delta ? delta + static_cast<int64_t>(row) * hidden : nullptr;
+    const T* xr = x + static_cast<int64_t>(row) * hidden;
     T* orow = out + static_cast<int64_t>(row) * hidden;
     float sum = 0.f;
     for (int i = threadIdx.x; i < hidden; i += kNormThreads) {
-        float v = toF(xr[i]);
-        if (dr) {
-            v = round<T>(v + toF(dr[i]));
-            xr[i] = fromF<T>(v);
-        }
+        const float v = toF(xr[i]);
         sum += v * v;
     }
     __shared__ float partial[kNormThreads / 32];
@@ -296,7 +290,7 @@ __global__ void __launch_bounds__((kNorm ? kGemvNormWarps : kGemvWarps) * 32) ge
         for (int i = 0; i < kWarpsPerBlock; ++i) total += partial[i];
         const float inv = rsqrtf(total / k + a.eps);
         const uint4* nw = static_cast<const uint4*>(a.norm_w);
-        // n = w * round(x * inv), rounded: as fusedAddRmsNorm.
+        // n = w * round(x * inv), rounded: as fusedRmsNorm.
         auto norm2 = [&](uint32_t xw, uint32_t ww) {
             const float2 xf = unpack2(xw, T()), wf = unpack2(ww, T());
             return pack2<T>(wf.x * round<T>(xf.x * inv), wf.y * round<T>(xf.y * inv));
@@ -376,19 +370,18 @@ std::string launchError(const char* what, cudaError_t launched) {
 
 }  // namespace
 
-std::string fusedAddRmsNorm(ElementType dtype, void* x, const void* delta, const void* w, void* out, int rows,
-                            int hidden, float eps, void* stream) {
+std::string fusedRmsNorm(ElementType dtype, const void* x, const void* w, void* out, int rows, int hidden, float eps,
+                         void* stream) {
     if (rows <= 0 || hidden <= 0 || !x || !w || !out) return "fused rmsnorm: bad arguments";
     auto st = static_cast<cudaStream_t>(stream);
     cudaError_t err;
     if (dtype == ElementType::kBFloat16)
-        err = launchPdl(addRmsNormKernel<__nv_bfloat16>, dim3(rows), dim3(kNormThreads), st,
-            static_cast<__nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(delta),
-            static_cast<const __nv_bfloat16*>(w), static_cast<__nv_bfloat16*>(out), hidden, eps);
+        err = launchPdl(rmsNormKernel<__nv_bfloat16>, dim3(rows), dim3(kNormThreads), st,
+                        static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                        static_cast<__nv_bfloat16*>(out), hidden, eps);
     else
-        err = launchPdl(addRmsNormKernel<__half>, dim3(rows), dim3(kNormThreads), st, static_cast<__half*>(x), static_cast<const __half*>(delta),
-                                                                static_cast<const __half*>(w), static_cast<__half*>(out),
-                                                                hidden, eps);
+        err = launchPdl(rmsNormKernel<__half>, dim3(rows), dim3(kNormThreads), st, static_cast<const __half*>(x),
+                        static_cast<const __half*>(w), static_cast<__half*>(out), hidden, eps);
     return launchError("fused rmsnorm", err);
 }
 

@@ -13,10 +13,9 @@
 
 namespace attnlab::kernels {
 
-// rows x hidden: if delta is given, x += delta (rounded to the element type, written back);
-// then out = w * to_dtype(float(x) * rsqrt(mean(float(x)^2) + eps)).
-std::string fusedAddRmsNorm(ElementType dtype, void* x, const void* delta, const void* w, void* out, int rows,
-                            int hidden, float eps, void* stream);
+// rows x hidden: out = w * to_dtype(float(x) * rsqrt(mean(float(x)^2) + eps)).
+std::string fusedRmsNorm(ElementType dtype, const void* x, const void* w, void* out, int rows, int hidden, float eps,
+                         void* stream);
 
 // q [q_heads, D], k/v [kv_heads, D] (one token); position: device int64 [1]; inv_freq [D/2] float.
 // q_out[h] = rope(q[h]); k_cache[h][pos] = rope(k[h]); v_cache[h][pos] = v[h]; pos_cache[pos] = pos.
@@ -45,7 +44,7 @@ std::string fusedSiluMulRows(ElementType dtype, const void* gu, void* out, int64
 //   kSiluMul: rows = 2n, W = [gate; up] stacked, y[i] = to_dtype(round(silu(g)) * u) with
 //             g = round(W[i] . x + b[i]), u = round(W[n + i] . x + b[n + i]) (as fusedSiluMul).
 // Optional prologue (norm_w given): x is first replaced by RMSNorm(x) * norm_w, rounded as
-// fusedAddRmsNorm does (each block computes the statistics and stages the normalised x in shared
+// fusedRmsNorm does (each block computes the statistics and stages the normalised x in shared
 // memory itself: no separate norm kernel; worth it while rows / 8 blocks stay few).
 // Optional residual epilogue (residual given, kStore only): y[i] = to_dtype(residual[i] + round(W[i] . x + b[i]));
 // y may be residual itself (an in-place residual add: each row belongs to one warp).

@@ -28,13 +28,13 @@ void check(const std::string& err) {
 
 }  // namespace
 
-void addRmsNorm(at::Tensor& x, const at::Tensor& delta, const at::Tensor& w, at::Tensor& out, double eps) {
+void rmsNorm(const at::Tensor& x, const at::Tensor& w, at::Tensor& out, double eps) {
     const int hidden = static_cast<int>(x.size(-1));
     const int rows = static_cast<int>(x.numel() / hidden);
-    if (!x.is_contiguous() || !out.is_contiguous() || !w.is_contiguous() || (delta.defined() && !delta.is_contiguous()))
+    if (!x.is_contiguous() || !out.is_contiguous() || !w.is_contiguous())
         throw std::invalid_argument("fused rmsnorm: tensors must be contiguous");
-    check(fusedAddRmsNorm(typeOf(x), x.data_ptr(), delta.defined() ? delta.data_ptr() : nullptr, w.data_ptr(),
-                          out.data_ptr(), rows, hidden, static_cast<float>(eps), streamOf(x)));
+    check(fusedRmsNorm(typeOf(x), x.data_ptr(), w.data_ptr(), out.data_ptr(), rows, hidden, static_cast<float>(eps),
+                       streamOf(x)));
 }
 
 void ropeKvWrite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& position,
@@ -107,7 +107,7 @@ at::Tensor linearToken(const at::Tensor& x, const at::Tensor& w, const at::Tenso
         at::Tensor in = x.reshape({-1, k});
         if (norm_w.defined()) {
             at::Tensor src = in.contiguous(), normed = at::empty_like(src);
-            addRmsNorm(src, at::Tensor(), norm_w, normed, eps);
+            rmsNorm(src, norm_w, normed, eps);
             in = normed;
         }
         at::Tensor y = at::linear(in, w, bias);

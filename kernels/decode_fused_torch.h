@@ -6,8 +6,8 @@
 
 namespace attnlab::kernels {
 
-// x [rows, H] updated in place by delta (if defined); out [rows, H] = RMSNorm(x) * w.
-void addRmsNorm(at::Tensor& x, const at::Tensor& delta, const at::Tensor& w, at::Tensor& out, double eps);
+// x, out [rows, H]: out = RMSNorm(x) * w.
+void rmsNorm(const at::Tensor& x, const at::Tensor& w, at::Tensor& out, double eps);
 // q [Hq*D] or [1, Hq*D], k/v [Hkv*D]; caches [Hkv, capacity, D]; pos_cache int64 [capacity].
 void ropeKvWrite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& position,
                  const at::Tensor& inv_freq, at::Tensor& q_out, at::Tensor& k_cache, at::Tensor& v_cache,

@@ -743,13 +743,31 @@ const void* splitKernel(ElementType dtype, int head_dim, int gm) {
     return head_dim == 64 ? pickKernel<__half, 64>(gm) : pickKernel<__half, 128>(gm);
 }
 
-const void* combineKernel(ElementType dtype, int head_dim) {
+// The instantiation Pick<T, D>::kernel() for an element type and head dim (64 or 128).
+template <template <typename, int> class Pick>
+const void* byTypeAndDim(ElementType dtype, int head_dim) {
     if (dtype == ElementType::kBFloat16)
-        return head_dim == 64 ? reinterpret_cast<const void*>(&combineSplitsKernel<__nv_bfloat16, 64>)
-                              : reinterpret_cast<const void*>(&combineSplitsKernel<__nv_bfloat16, 128>);
-    return head_dim == 64 ? reinterpret_cast<const void*>(&combineSplitsKernel<__half, 64>)
-                          : reinterpret_cast<const void*>(&combineSplitsKernel<__half, 128>);
+        return head_dim == 64 ? Pick<__nv_bfloat16, 64>::kernel() : Pick<__nv_bfloat16, 128>::kernel();
+    return head_dim == 64 ? Pick<__half, 64>::kernel() : Pick<__half, 128>::kernel();
 }
+
+template <typename T, int D>
+struct CombinePick {
+    static const void* kernel() { return reinterpret_cast<const void*>(&combineSplitsKernel<T, D>); }
+};
+template <int kStages_>
+struct TcPick {
+    template <typename T, int D>
+    struct Of {
+        static const void* kernel() { return reinterpret_cast<const void*>(&tcDecodeKernel<T, D, kStages_>); }
+    };
+};
+template <typename T, int D>
+struct TcBulkPick {
+    static const void* kernel() { return reinterpret_cast<const void*>(&tcBulkDecodeKernel<T, D>); }
+};
+
+const void* combineKernel(ElementType dtype, int head_dim) { return byTypeAndDim<CombinePick>(dtype, head_dim); }
 
 // The kernel, its query heads per CTA and its dynamic shared memory for a shape and variant.
 struct Choice {
@@ -759,26 +777,11 @@ struct Choice {
     int tile = 32;
 };
 
-template <int kStages_>
-const void* tcKernelFor(ElementType dtype, int head_dim) {
-    if (dtype == ElementType::kBFloat16)
-        return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 64, kStages_>)
-                              : reinterpret_cast<const void*>(&tcDecodeKernel<__nv_bfloat16, 128, kStages_>);
-    return head_dim == 64 ? reinterpret_cast<const void*>(&tcDecodeKernel<__half, 64, kStages_>)
-                          : reinterpret_cast<const void*>(&tcDecodeKernel<__half, 128, kStages_>);
-}
-
 const void* tcKernel(ElementType dtype, int head_dim, int stages) {
-    return stages == 2 ? tcKernelFor<2>(dtype, head_dim) : tcKernelFor<kTcStages>(dtype, head_dim);
+    return stages == 2 ? byTypeAndDim<TcPick<2>::Of>(dtype, head_dim) : byTypeAndDim<TcPick<kTcStages>::Of>(dtype, head_dim);
 }
 
-const void* tcBulkKernel(ElementType dtype, int head_dim) {
-    if (dtype == ElementType::kBFloat16)
-        return head_dim == 64 ? reinterpret_cast<const void*>(&tcBulkDecodeKernel<__nv_bfloat16, 64>)
-                              : reinterpret_cast<const void*>(&tcBulkDecodeKernel<__nv_bfloat16, 128>);
-    return head_dim == 64 ? reinterpret_cast<const void*>(&tcBulkDecodeKernel<__half, 64>)
-                          : reinterpret_cast<const void*>(&tcBulkDecodeKernel<__half, 128>);
-}
+const void* tcBulkKernel(ElementType dtype, int head_dim) { return byTypeAndDim<TcBulkPick>(dtype, head_dim); }
 
 // K/V bytes one call reads (K and V, 2 bytes an element).
 double readBytes(const SparseDecodeParams& p) {

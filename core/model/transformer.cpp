@@ -374,7 +374,7 @@ at::Tensor Transformer::decodeStaticFused(const at::Tensor& token, const at::Ten
     }
     // The head has vocabulary-many rows: one norm kernel beats each of its blocks normalising x.
     at::Tensor hs = at::empty_like(x);
-    kernels::addRmsNorm(x, at::Tensor(), m_final_w, hs, c.norm_eps);
+    kernels::rmsNorm(x, m_final_w, hs, c.norm_eps);
     return kernels::linearToken(hs, m_lm_head, at::Tensor()).to(at::kFloat);
 #else
     (void)token;

@@ -30,3 +30,9 @@ PYTHONUNBUFFERED=1 timeout 90 python3 tests/bench/run_engine_bench.py --bench-bi
 # Call 6 (git archive of 69b1291; only attnlab-kernel-bench built), verbatim:
 timeout 150 $B/attnlab-kernel-bench --section decode > $OUT/decode.jsonl 2>&1; python3 summ.py $OUT/decode.jsonl | grep -E "^dec|537 ratio"
 timeout 240 $B/attnlab-kernel-bench --section prefill > $OUT/prefill.jsonl 2>&1; python3 summ.py $OUT/prefill.jsonl
+# Call 7 (working tree committed as the commit after 2de93ef: kernel dispatch through byTypeAndDim, rmsNorm without the
+# unused residual input), on another machine (cuDNN 4.22 TB/s at 537 MB), verbatim after the build of all three targets:
+timeout 150 $B/attnlab_cuda_tests > $OUT/cuda_tests.txt 2>&1; grep -E "FAILED|PASSED|tests ran" $OUT/cuda_tests.txt | tail -8
+timeout 60 $B/attnlab-kernel-bench --section decode --case 1:131072 > $OUT/decode.jsonl 2>&1; python3 summ.py $OUT/decode.jsonl | grep -E "^dec"
+python3 -c "import sys; sys.path.insert(0,'tests/bench'); import run_engine_bench as r; r.make_checkpoint('llama-3.2-1b', r.SHAPES['llama-3.2-1b'], '/tmp/attnlab-bench', 'tests/fixtures/parity/llama3/tokenizer.json')" > $OUT/ckpt.log 2>&1
+PYTHONUNBUFFERED=1 timeout 90 python3 tests/bench/run_engine_bench.py --bench-bin $B/attnlab-engine-bench --out $OUT/engine --repeat 3 --lengths 4096 > $OUT/engine.log 2>&1; grep "^|" $OUT/engine.log
