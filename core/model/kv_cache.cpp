@@ -153,13 +153,23 @@ int64_t LayerKv::maxLength() const {
 }
 
 void LayerKv::keep(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity) {
+    keepHeads(indices_per_head, extra_capacity, false);
+}
+
+void LayerKv::keepAscending(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity) {
+    keepHeads(indices_per_head, extra_capacity, true);
+}
+
+void LayerKv::keepHeads(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity, bool ascending) {
     if (static_cast<int64_t>(indices_per_head.size()) != m_kv_heads)
         throw Error("LayerKv::keep: expected one index tensor per KV head");
     std::vector<HeadStore> heads(static_cast<size_t>(m_kv_heads));
     for (int64_t h = 0; h < m_kv_heads; ++h) {
         at::Tensor idx = indices_per_head[static_cast<size_t>(h)].to(m_options.device(), at::kLong);
-        at::Tensor order = std::get<1>(headPositions(h).index_select(0, idx).sort());
-        idx = idx.index_select(0, order);  // kept entries stay in position order
+        if (!ascending) {
+            at::Tensor order = std::get<1>(headPositions(h).index_select(0, idx).sort());
+            idx = idx.index_select(0, order);  // kept entries stay in position order
+        }
         at::Tensor bias = headBias(h);
         heads[static_cast<size_t>(h)] =
             makeHead(headKeys(h).index_select(0, idx), headValues(h).index_select(0, idx),

@@ -22,6 +22,8 @@ public:
 
     bool isDense() const { return m_is_dense; }
     int64_t kvHeads() const { return m_kv_heads; }
+    // Where the entries live (build index tensors there: a host tensor costs a copy that waits for the GPU).
+    at::Device device() const { return m_options.device(); }
     // Dense form: [kv_heads, length, head_dim] views of the live entries and [length] positions.
     at::Tensor denseKeys() const;
     at::Tensor denseValues() const;
@@ -45,6 +47,9 @@ public:
     // exactly the kept size plus extra_capacity entries (room for later appends): the old buffers
     // are released.
     void keep(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity = 0);
+    // keep() for indices that ascend in heads whose entries are in position order (as after a prefill,
+    // appends and keeps): skips the per-head sort by position.
+    void keepAscending(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity = 0);
 
     // Switches a dense cache to the ragged form, every head keeping all its entries with room for
     // extra_capacity more. No-op when already ragged.
@@ -74,6 +79,7 @@ private:
     void reallocDense(int64_t new_capacity);
     void growDense(int64_t needed);
     void appendRagged(int64_t head, const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions);
+    void keepHeads(const std::vector<at::Tensor>& indices_per_head, int64_t extra_capacity, bool ascending);
 
     int64_t m_kv_heads = 0;
     int64_t m_head_dim = 0;

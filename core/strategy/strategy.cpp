@@ -7,15 +7,26 @@
 namespace attnlab {
 
 void recordEviction(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t first, int64_t end) {
-    EvictionEvent e;
-    e.step = ctx.step;
-    e.layer = ctx.layer;
-    e.kv_head = kv_head;
-    if (end > first) {
-        at::Tensor pos = ctx.kv->headPositions(kv_head).narrow(0, first, end - first).to(at::kCPU).contiguous();
-        e.evicted_positions.assign(pos.data_ptr<int64_t>(), pos.data_ptr<int64_t>() + pos.numel());
+    recordEvictions(trace, ctx, {EvictedRange{kv_head, first, end}});
+}
+
+void recordEvictions(StrategyTrace& trace, const LayerContext& ctx, const std::vector<EvictedRange>& ranges) {
+    std::vector<at::Tensor> parts;
+    for (const EvictedRange& r : ranges)
+        if (r.end > r.first) parts.push_back(ctx.kv->headPositions(r.kv_head).narrow(0, r.first, r.end - r.first));
+    at::Tensor all = parts.empty() ? at::Tensor() : at::cat(parts).to(at::kCPU, at::kLong).contiguous();
+    const int64_t* p = all.defined() ? all.data_ptr<int64_t>() : nullptr;
+    for (const EvictedRange& r : ranges) {
+        EvictionEvent e;
+        e.step = ctx.step;
+        e.layer = ctx.layer;
+        e.kv_head = r.kv_head;
+        if (r.end > r.first) {
+            e.evicted_positions.assign(p, p + (r.end - r.first));
+            p += r.end - r.first;
+        }
+        trace.evictions.push_back(std::move(e));
     }
-    trace.evictions.push_back(std::move(e));
 }
 
 void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,

@@ -77,6 +77,12 @@ public:
 // Helper for strategies: record that a decode step evicts the live entries [first, end) of one KV
 // head (call before evicting them: it reads their positions from ctx.kv).
 void recordEviction(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t first, int64_t end);
+// The same for several heads of the layer at once, in order: one copy from the device for all of them
+// (per head, a GPU cache would make the host wait once per head and layer in every decode step).
+struct EvictedRange {
+    int64_t kv_head = 0, first = 0, end = 0;
+};
+void recordEvictions(StrategyTrace& trace, const LayerContext& ctx, const std::vector<EvictedRange>& ranges);
 
 // Helper for strategies: moves keys stored rotated at RoPE position p to p + delta[i], in place:
 // keys [n, D] (any float dtype; rotated in float32), delta [n] int64, inv_freq [D / 2] float.

@@ -41,13 +41,21 @@ private:
             any_streaming_over |= roles.at(static_cast<size_t>(h)) == 0 && kv.headLength(h) > limit;
         // Retrieval heads keep everything, with room for the decode tokens.
         if (any_streaming_over) kv.toRagged(ctx.reserve_after_keep);
+        // In a decode step the streaming heads' entries between the sinks and the window leave the
+        // cache: recorded for all heads at once, before any head changes (one copy from the device).
+        if (!ctx.is_prefill) {
+            std::vector<EvictedRange> evicted;
+            for (int64_t h = 0; h < kv.kvHeads(); ++h)
+                if (roles.at(static_cast<size_t>(h)) != 1 && kv.headLength(h) > limit)
+                    evicted.push_back({h, m_sink, kv.headLength(h) - m_recent});
+            if (!evicted.empty()) recordEvictions(*ctx.trace, ctx, evicted);
+        }
+        const auto idx_opts = at::TensorOptions().dtype(at::kLong).device(kv.device());
         for (int64_t h = 0; h < kv.kvHeads(); ++h) {
             const int64_t n = kv.headLength(h);
             const bool is_retrieval = roles.at(static_cast<size_t>(h)) == 1;
             if (!is_retrieval && n > limit) {
-                at::Tensor idx = at::cat({at::arange(m_sink, at::kLong), at::arange(n - m_recent, n, at::kLong)})
-                                     .to(kv.headPositions(h).device());
-                if (!ctx.is_prefill) recordEviction(*ctx.trace, ctx, h, m_sink, n - m_recent);
+                at::Tensor idx = at::cat({at::arange(m_sink, idx_opts), at::arange(n - m_recent, n, idx_opts)});
                 at::Tensor bias = kv.headBias(h);
                 // One spare slot: the next decode step appends one entry, then the window slides.
                 kv.setHead(h, kv.headKeys(h).index_select(0, idx), kv.headValues(h).index_select(0, idx),

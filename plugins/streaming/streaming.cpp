@@ -64,31 +64,35 @@ public:
     }
 
 private:
-    // Indices (into a head's live entries) of the sinks and the most recent entries, limit in all.
-    at::Tensor keptIndices(int64_t n) const {
-        if (n <= m_limit) return at::arange(n, at::kLong);
+    // Indices (into a head's live entries) of the sinks and the most recent entries, limit in all,
+    // ascending, made where the cache lives (a host tensor would wait for the GPU in every layer).
+    at::Tensor keptIndices(int64_t n, at::Device device) const {
+        const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+        if (n <= m_limit) return at::arange(n, opts);
         const int64_t sinks = std::min(m_sink, m_limit);
         const int64_t recent = m_limit - sinks;
-        return at::cat({at::arange(sinks, at::kLong), at::arange(n - recent, n, at::kLong)});
+        return at::cat({at::arange(sinks, opts), at::arange(n - recent, n, opts)});
     }
 
     void evict(LayerContext& ctx, const char* stage) {
         LayerKv& kv = *ctx.kv;
         const int64_t heads = kv.kvHeads();
+        const int64_t sinks = std::min(m_sink, m_limit);
         std::vector<at::Tensor> keep;
+        std::vector<int64_t> lengths;
+        std::vector<EvictedRange> evicted;
         for (int64_t h = 0; h < heads; ++h) {
             const int64_t n = kv.headLength(h);
-            keep.push_back(keptIndices(n));
-            if (!ctx.is_prefill && n > m_limit) {
-                // The entries between the sinks and the window leave the cache this step.
-                const int64_t sinks = std::min(m_sink, m_limit);
-                recordEviction(*ctx.trace, ctx, h, sinks, n - (m_limit - sinks));
-            }
+            lengths.push_back(n);
+            keep.push_back(keptIndices(n, kv.device()));
+            // In a decode step the entries between the sinks and the window leave the cache.
+            if (!ctx.is_prefill && n > m_limit) evicted.push_back({h, sinks, n - (m_limit - sinks)});
         }
+        if (!evicted.empty()) recordEvictions(*ctx.trace, ctx, evicted);
         // One spare slot: the next decode step appends one entry, then the window slides again.
         if (kv.maxLength() > m_limit) {
-            kv.keep(keep, 1);
-            if (m_rerotate) rerotate(ctx, keep);
+            kv.keepAscending(keep, 1);
+            if (m_rerotate) rerotate(ctx, keep, lengths);
         }
         if (ctx.is_prefill)
             for (int64_t h = 0; h < heads; ++h) recordKept(*ctx.trace, ctx, h, m_limit, stage);
@@ -98,12 +102,13 @@ private:
     // prompt fills 0..n-1; each decode token goes right after the kept entries), so an entry kept from
     // index keep[j] moves by j - keep[j]; the sinks do not move. Keys are rotated in float32; in bf16
     // each slide of the window rounds the moved keys once more.
-    void rerotate(LayerContext& ctx, const std::vector<at::Tensor>& keep) {
+    // lengths: each head's entries before the keep (a head of at most `limit` kept them all: no move).
+    void rerotate(LayerContext& ctx, const std::vector<at::Tensor>& keep, const std::vector<int64_t>& lengths) {
         LayerKv& kv = *ctx.kv;
         for (int64_t h = 0; ctx.inv_freq && h < kv.kvHeads(); ++h) {
+            if (lengths[static_cast<size_t>(h)] <= m_limit || m_limit <= std::min(m_sink, m_limit)) continue;
             const at::Tensor& kept = keep[static_cast<size_t>(h)];
-            at::Tensor delta = at::arange(kept.numel(), at::kLong) - kept;
-            if (!delta.ne(0).any().item<bool>()) continue;
+            at::Tensor delta = at::arange(kept.numel(), kept.options()) - kept;
             at::Tensor keys = kv.headKeys(h);
             rotateKeys(keys, delta, *ctx.inv_freq);
         }

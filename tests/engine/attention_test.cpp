@@ -120,6 +120,28 @@ TEST(KvCacheTest, EvictionFreesMemoryAndCountsBytesExactly) {
     EXPECT_EQ(kv.headPositions(0)[10].item<int64_t>(), 100);
 }
 
+TEST(KvCacheTest, KeepAscendingEqualsKeepForAscendingIndices) {
+    // Ascending indices into heads in position order (the streaming strategy's case): the same cache as
+    // keep() gives, without its sort; after an earlier keep too.
+    const int64_t hkv = 2, d = 4, t = 40;
+    at::Tensor k = at::randn({hkv, t, d}), v = at::randn({hkv, t, d}), pos = at::arange(t, at::kLong) * 3;
+    LayerKv a = filledCache(k, v, pos), b = filledCache(k, v, pos);
+    const std::vector<at::Tensor> first{at::arange(0, t, 2, at::kLong), at::cat({at::arange(4, at::kLong), at::arange(30, t, at::kLong)})};
+    a.keep(first, 1);
+    b.keepAscending(first, 1);
+    const std::vector<at::Tensor> second{at::arange(3, 12, at::kLong), at::tensor({0, 1, 5, 13}, at::kLong)};
+    a.keep(second, 1);
+    b.keepAscending(second, 1);
+    for (int64_t h = 0; h < hkv; ++h) {
+        EXPECT_TRUE(at::equal(a.headPositions(h), b.headPositions(h))) << h;
+        EXPECT_TRUE(at::equal(a.headKeys(h), b.headKeys(h))) << h;
+        EXPECT_TRUE(at::equal(a.headValues(h), b.headValues(h))) << h;
+    }
+    EXPECT_EQ(b.headPositions(1)[2].item<int64_t>(), 3 * 31);  // head 1 kept entries 0-3 and 30-39; then 0, 1, 5, 13
+    EXPECT_EQ(b.headPositions(1)[3].item<int64_t>(), 3 * 39);
+    EXPECT_EQ(b.device(), at::Device(at::kCPU));
+}
+
 TEST(KvCacheTest, PositionsSurviveDenseGrowth) {
     LayerKv kv(1, 4, at::TensorOptions().dtype(at::kFloat));
     for (int64_t i = 0; i < 600; ++i)

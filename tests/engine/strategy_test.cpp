@@ -9,7 +9,9 @@
 
 #include "core/engine/compare.h"
 #include "core/engine/model.h"
+#include "core/model/kv_cache.h"
 #include "core/strategy/registry.h"
+#include "core/strategy/strategy.h"
 #include "core/strategy/trace.h"
 #include "plugins/snapkv/snapkv.h"
 #include "plugins/streaming/streaming.h"
@@ -142,6 +144,34 @@ std::vector<double> ropeKey(const std::vector<double>& x, double p, const std::v
 // rerotate=true: after prefill and after each slide of the window, every kept key equals its
 // pre-rotation key rotated at its index in the cache (checked against RoPE computed from scratch),
 // the cache still records original positions, and new tokens are placed right after the kept ones.
+TEST(StrategyHelpersTest, RecordEvictionsReadsEveryRangeInOrderWithOneCopy) {
+    LayerKv kv(3, 4, at::TensorOptions().dtype(at::kFloat));
+    kv.append(at::randn({3, 10, 4}), at::randn({3, 10, 4}), at::arange(10, at::kLong) + 100);
+    kv.keep({at::arange(10, at::kLong), at::arange(2, 8, at::kLong), at::tensor({0, 9}, at::kLong)});
+    LayerContext ctx;
+    ctx.layer = 2;
+    ctx.is_prefill = false;
+    ctx.step = 5;
+    ctx.kv = &kv;
+    StrategyTrace trace;
+    recordEvictions(trace, ctx, {{2, 0, 1}, {0, 3, 6}, {1, 4, 4}, {1, 1, 3}});
+    ASSERT_EQ(trace.evictions.size(), 4u);
+    EXPECT_EQ(trace.evictions[0].kv_head, 2);
+    EXPECT_EQ(trace.evictions[0].evicted_positions, (std::vector<int64_t>{100}));
+    EXPECT_EQ(trace.evictions[1].evicted_positions, (std::vector<int64_t>{103, 104, 105}));
+    EXPECT_TRUE(trace.evictions[2].evicted_positions.empty());  // an empty range still records the step
+    EXPECT_EQ(trace.evictions[3].evicted_positions, (std::vector<int64_t>{103, 104}));
+    for (const auto& e : trace.evictions) {
+        EXPECT_EQ(e.step, 5);
+        EXPECT_EQ(e.layer, 2);
+    }
+    // The one-head helper records the same event.
+    StrategyTrace one;
+    recordEviction(one, ctx, 0, 3, 6);
+    ASSERT_EQ(one.evictions.size(), 1u);
+    EXPECT_EQ(one.evictions[0].evicted_positions, trace.evictions[1].evicted_positions);
+}
+
 TEST(StreamingTest, RerotateMovesKeptKeysToContiguousPositionsWithinTheCache) {
     auto registry = staticRegistry();
     auto inst = registry->create("streaming:budget=6,sink=2,rerotate=true");
