@@ -18,9 +18,10 @@ enum class ElementType { kBFloat16, kFloat16 };
 
 // kTensorCores: up to 16 query heads of a group as the rows of mma.sync tiles (the default); on
 // compute capability 9.0 and reads of 256 MB or more its K/V rows arrive by Hopper bulk copies in
-// 128-key tiles, two CTAs per SM (row ranges; rows through index lists by cp.async)
-// (ATTNLAB_DECODE_BULK=0: by cp.async everywhere). kTensorCoresBulk and kTensorCoresCpAsync force one or the other (bulk:
-// compute capability 9.0 only). kCudaCores: FMA and shuffle dot products, up to 8 heads per CTA.
+// 128-key tiles, two CTAs per SM (row ranges; rows through index lists by cp.async;
+// ATTNLAB_DECODE_BULK=0: by cp.async everywhere). kTensorCoresBulk and kTensorCoresCpAsync force one
+// or the other (bulk: compute capability 9.0 only). kCudaCores: FMA and shuffle dot products, up to
+// 8 heads per CTA.
 enum class DecodeVariant { kTensorCores, kCudaCores, kTensorCoresBulk, kTensorCoresCpAsync };
 
 struct SparseDecodeParams {

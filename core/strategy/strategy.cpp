@@ -29,6 +29,12 @@ void recordEvictions(StrategyTrace& trace, const LayerContext& ctx, const std::v
     }
 }
 
+at::Tensor sinkAndRecentIndices(int64_t n, int64_t sinks, int64_t recent, at::Device device) {
+    const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+    if (n <= sinks + recent) return at::arange(n, opts);
+    return at::cat({at::arange(sinks, opts), at::arange(n - recent, n, opts)});
+}
+
 void recordKept(StrategyTrace& trace, const LayerContext& ctx, int64_t kv_head, int64_t budget,
                 const std::string& stage, const at::Tensor* scores) {
     HeadDecision d;

@@ -84,6 +84,11 @@ struct EvictedRange {
 };
 void recordEvictions(StrategyTrace& trace, const LayerContext& ctx, const std::vector<EvictedRange>& ranges);
 
+// Helper for strategies: indices (into n live entries) of the first `sinks` and the last `recent`,
+// ascending (all n when they cover them), made on `device` (the cache's: a host tensor would cost a
+// copy that waits for the GPU).
+at::Tensor sinkAndRecentIndices(int64_t n, int64_t sinks, int64_t recent, at::Device device);
+
 // Helper for strategies: moves keys stored rotated at RoPE position p to p + delta[i], in place:
 // keys [n, D] (any float dtype; rotated in float32), delta [n] int64, inv_freq [D / 2] float.
 void rotateKeys(at::Tensor& keys, const at::Tensor& delta, const at::Tensor& inv_freq);

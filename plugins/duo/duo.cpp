@@ -36,34 +36,26 @@ private:
         LayerKv& kv = *ctx.kv;
         const int64_t limit = m_sink + m_recent;
         const auto& roles = m_roles.at(static_cast<size_t>(ctx.layer));
-        bool any_streaming_over = false;
+        const auto isRetrieval = [&](int64_t h) { return roles.at(static_cast<size_t>(h)) == 1; };
+        // Streaming heads over their limit: their entries between the sinks and the window leave.
+        std::vector<EvictedRange> over;
         for (int64_t h = 0; h < kv.kvHeads(); ++h)
-            any_streaming_over |= roles.at(static_cast<size_t>(h)) == 0 && kv.headLength(h) > limit;
+            if (!isRetrieval(h) && kv.headLength(h) > limit) over.push_back({h, m_sink, kv.headLength(h) - m_recent});
         // Retrieval heads keep everything, with room for the decode tokens.
-        if (any_streaming_over) kv.toRagged(ctx.reserve_after_keep);
-        // In a decode step the streaming heads' entries between the sinks and the window leave the
-        // cache: recorded for all heads at once, before any head changes (one copy from the device).
-        if (!ctx.is_prefill) {
-            std::vector<EvictedRange> evicted;
+        if (!over.empty()) kv.toRagged(ctx.reserve_after_keep);
+        // A decode step records them for all heads at once, before any head changes (one copy from the device).
+        if (!ctx.is_prefill && !over.empty()) recordEvictions(*ctx.trace, ctx, over);
+        for (const EvictedRange& r : over) {
+            const int64_t h = r.kv_head;
+            at::Tensor idx = sinkAndRecentIndices(kv.headLength(h), m_sink, m_recent, kv.device());
+            at::Tensor bias = kv.headBias(h);
+            // One spare slot: the next decode step appends one entry, then the window slides.
+            kv.setHead(h, kv.headKeys(h).index_select(0, idx), kv.headValues(h).index_select(0, idx),
+                       kv.headPositions(h).index_select(0, idx), bias.defined() ? bias.index_select(0, idx) : bias, 1);
+        }
+        if (ctx.is_prefill)
             for (int64_t h = 0; h < kv.kvHeads(); ++h)
-                if (roles.at(static_cast<size_t>(h)) != 1 && kv.headLength(h) > limit)
-                    evicted.push_back({h, m_sink, kv.headLength(h) - m_recent});
-            if (!evicted.empty()) recordEvictions(*ctx.trace, ctx, evicted);
-        }
-        const auto idx_opts = at::TensorOptions().dtype(at::kLong).device(kv.device());
-        for (int64_t h = 0; h < kv.kvHeads(); ++h) {
-            const int64_t n = kv.headLength(h);
-            const bool is_retrieval = roles.at(static_cast<size_t>(h)) == 1;
-            if (!is_retrieval && n > limit) {
-                at::Tensor idx = at::cat({at::arange(m_sink, idx_opts), at::arange(n - m_recent, n, idx_opts)});
-                at::Tensor bias = kv.headBias(h);
-                // One spare slot: the next decode step appends one entry, then the window slides.
-                kv.setHead(h, kv.headKeys(h).index_select(0, idx), kv.headValues(h).index_select(0, idx),
-                           kv.headPositions(h).index_select(0, idx),
-                           bias.defined() ? bias.index_select(0, idx) : bias, 1);
-            }
-            if (ctx.is_prefill) recordKept(*ctx.trace, ctx, h, is_retrieval ? n : limit, "compress_prefill");
-        }
+                recordKept(*ctx.trace, ctx, h, isRetrieval(h) ? kv.headLength(h) : limit, "compress_prefill");
         return Status::ok();
     }
 

@@ -64,16 +64,6 @@ public:
     }
 
 private:
-    // Indices (into a head's live entries) of the sinks and the most recent entries, limit in all,
-    // ascending, made where the cache lives (a host tensor would wait for the GPU in every layer).
-    at::Tensor keptIndices(int64_t n, at::Device device) const {
-        const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
-        if (n <= m_limit) return at::arange(n, opts);
-        const int64_t sinks = std::min(m_sink, m_limit);
-        const int64_t recent = m_limit - sinks;
-        return at::cat({at::arange(sinks, opts), at::arange(n - recent, n, opts)});
-    }
-
     void evict(LayerContext& ctx, const char* stage) {
         LayerKv& kv = *ctx.kv;
         const int64_t heads = kv.kvHeads();
@@ -84,7 +74,7 @@ private:
         for (int64_t h = 0; h < heads; ++h) {
             const int64_t n = kv.headLength(h);
             lengths.push_back(n);
-            keep.push_back(keptIndices(n, kv.device()));
+            keep.push_back(sinkAndRecentIndices(n, sinks, m_limit - sinks, kv.device()));  // limit in all
             // In a decode step the entries between the sinks and the window leave the cache.
             if (!ctx.is_prefill && n > m_limit) evicted.push_back({h, sinks, n - (m_limit - sinks)});
         }
